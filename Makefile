@@ -1,0 +1,66 @@
+# Orchard developer commands. Every target creates .venv itself on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: setup demo test test-fast bench lint format check-java clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Orchard needs Python 3.11 (the EMR image runs 3.11); set PYTHON=/path/to/python3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	sed 's|@CONF_DIR@|$(CURDIR)/spark/conf|' spark/local-spark-submit.sh > $(BIN)/spark-submit && chmod 755 $(BIN)/spark-submit
+	@touch $(STAMP)
+
+check-java:
+	@command -v java >/dev/null 2>&1 || { echo "Spark needs Java 17: install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless) and retry." >&2; exit 1; }
+
+demo: setup check-java
+	$(BIN)/orchard demo $(ARGS)
+
+test: setup check-java
+	$(BIN)/pytest $(ARGS)
+
+test-fast: setup check-java
+	$(BIN)/pytest -m "not slow" $(ARGS)
+
+bench: setup check-java
+	$(BIN)/python -m orchard.bench $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .orchard .pytest_cache .mypy_cache .ruff_cache bench-results
+
+# AWS application checks. aws-sam-cli pins its own boto3, so it lives in a separate tool venv (.venv-sam).
+SAM_PYTHON ?= $(shell command -v python3.12 || echo $(HOME)/.pyenv/versions/3.12.1/bin/python3.12)
+SAM_VENV := .venv-sam
+SAM_ENV := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
+
+.PHONY: lint-aws sam-validate
+
+$(SAM_VENV)/bin/sam:
+	$(SAM_PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.170.0
+
+lint-aws: setup
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/statelint statemachine/*.asl.json
+	$(BIN)/pytest -q tests/unit/aws/test_aws_template.py
+
+# sam build needs the functions' runtime (python3.12) on PATH.
+sam-validate: $(SAM_VENV)/bin/sam
+	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint
+	PATH="$(dir $(SAM_PYTHON)):$$PATH" $(SAM_ENV) $(SAM_VENV)/bin/sam build

@@ -1,0 +1,261 @@
+"""Check one run's Parquet outputs (the files themselves, not only the job's report) against the job contract.
+
+Raises RunValidationError listing every problem found; Step Functions catches it by that name.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger()
+
+FEATURE_DIM = 1280
+
+# The job contract, in Hive/Glue type names (the catalog Lambda declares the same columns).
+PCA_COLUMNS = (("path", "string"), ("label", "string"), ("pca", "array<float>"))
+REJECTS_COLUMNS = (("path", "string"), ("label", "string"), ("reason", "string"))
+FEATURES_COLUMNS = (
+    ("path", "string"),
+    ("label", "string"),
+    ("features", "array<float>"),
+    ("content_sha256", "string"),
+    ("size", "bigint"),
+    ("modified", "timestamp"),
+    ("model_id", "string"),
+    ("weights_id", "string"),
+    ("image_size", "int"),
+    ("runtime", "string"),
+)
+
+
+class RunValidationError(Exception):
+    """The run's outputs break the job contract; the message says how."""
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    bucket: str
+    root: str  # key prefix of the dataset root, without trailing slash
+    run_id: str
+
+    @classmethod
+    def parse(cls, output: str, run_id: str) -> RunLocation:
+        parsed = urlparse(output)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise ValueError(f"output must be an s3:// URI, got {output!r}")
+        return cls(bucket=parsed.netloc, root=parsed.path.strip("/"), run_id=run_id)
+
+    def prefix(self, dataset: str) -> str:
+        return f"{self.root}/{dataset}/run_id={self.run_id}/".lstrip("/")
+
+
+def hive_type(arrow_type: pa.DataType) -> str:
+    """The Hive/Glue name of an Arrow type: files compare to the contract whatever their list field names."""
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return f"array<{hive_type(arrow_type.value_type)}>"
+    names = {
+        pa.string(): "string",
+        pa.large_string(): "string",
+        pa.float32(): "float",
+        pa.float64(): "double",
+        pa.int32(): "int",
+        pa.int64(): "bigint",
+    }
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    return names.get(arrow_type, str(arrow_type))
+
+
+def schema_problems(name: str, schema: pa.Schema, expected: tuple[tuple[str, str], ...]) -> list[str]:
+    actual = tuple((f.name, hive_type(f.type)) for f in schema)
+    if actual == expected:
+        return []
+    return [f"{name} schema is {_columns(actual)}, expected {_columns(expected)}"]
+
+
+def _columns(columns: tuple[tuple[str, str], ...]) -> str:
+    return "(" + ", ".join(f"{n} {t}" for n, t in columns) + ")"
+
+
+class RunFiles:
+    """Reads a run's objects through boto3 (so tests and the local path can inject any session)."""
+
+    def __init__(self, location: RunLocation, session: boto3.Session) -> None:
+        self.location = location
+        self.s3 = session.client("s3")
+
+    def keys(self, dataset: str) -> list[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        prefix = self.location.prefix(dataset)
+        return [
+            obj["Key"]
+            for page in paginator.paginate(Bucket=self.location.bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+        ]
+
+    def read(self, key: str) -> bytes:
+        return bytes(self.s3.get_object(Bucket=self.location.bucket, Key=key)["Body"].read())
+
+    def report(self) -> dict[str, Any]:
+        key = f"{self.location.prefix('runs')}report.json"
+        try:
+            report: dict[str, Any] = json.loads(self.read(key))
+        except self.s3.exceptions.NoSuchKey as e:
+            raise RunValidationError(f"run {self.location.run_id}: no report at {key}") from e
+        return report
+
+    def table(self, dataset: str, *, require_success: bool = True) -> tuple[pa.Table | None, list[str]]:
+        """All part files of one dataset of the run, or None when it wrote none; plus layout problems."""
+        keys = self.keys(dataset)
+        problems = []
+        if require_success and not any(k.endswith("/_SUCCESS") for k in keys):
+            problems.append(f"{dataset}: no _SUCCESS marker under {self.location.prefix(dataset)}")
+        parts = [k for k in keys if _is_part_file(k)]
+        if not parts:
+            return None, problems
+        tables = [pq.read_table(io.BytesIO(self.read(k))) for k in sorted(parts)]
+        schemas = {t.schema.remove_metadata() for t in tables}
+        if len(schemas) > 1:
+            problems.append(f"{dataset}: part files disagree on the schema")
+            return tables[0], problems
+        return pa.concat_tables(tables), problems
+
+
+def _is_part_file(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1]
+    return not name.startswith(("_", ".")) and name.endswith(".parquet")
+
+
+def duplicate_count(column: pa.ChunkedArray) -> int:
+    return len(column) - len(pc.unique(column))
+
+
+def pca_problems(pca: pa.Table, k: int) -> list[str]:
+    problems = []
+    vectors = pca.column("pca")
+    if vectors.null_count:
+        problems.append(f"pca: {vectors.null_count} null vector(s)")
+    lengths = pc.list_value_length(vectors).to_numpy(zero_copy_only=False)
+    wrong = [int(n) for n in lengths if n != k]
+    if wrong:
+        problems.append(f"pca: {len(wrong)} vector(s) not of length k={k} (e.g. {wrong[0]})")
+    values = pc.list_flatten(vectors)
+    if values.null_count:
+        problems.append(f"pca: {values.null_count} null value(s) inside vectors")
+    non_finite = len(values) - values.null_count - pc.sum(pc.is_finite(values)).as_py() if len(values) else 0
+    if non_finite:
+        problems.append(f"pca: {non_finite} NaN/inf value(s)")
+    duplicates = duplicate_count(pca.column("path"))
+    if duplicates:
+        problems.append(f"pca: {duplicates} duplicate path(s)")
+    labels = pca.column("label")
+    empty = labels.null_count + pc.sum(pc.equal(pc.utf8_length(labels), 0)).as_py() if len(labels) else 0
+    if empty:
+        problems.append(f"pca: {empty} empty label(s)")
+    return problems
+
+
+def report_problems(report: Mapping[str, Any], run_id: str) -> list[str]:
+    problems = []
+    if report.get("run_id") != run_id:
+        problems.append(f"report run_id is {report.get('run_id')!r}, expected {run_id!r}")
+    if report.get("status") != "succeeded":
+        problems.append(f"report status is {report.get('status')!r}")
+    counts = report.get("counts", {})
+    listed, in_pca, rejected = (counts.get(n) for n in ("listed", "in_pca", "rejected"))
+    if not all(isinstance(n, int) for n in (listed, in_pca, rejected)):
+        return [*problems, f"report counts incomplete: {counts}"]
+    if listed != in_pca + rejected:
+        problems.append(f"report counts: listed={listed} != in_pca={in_pca} + rejected={rejected}")
+    k = report.get("k")
+    if not isinstance(k, int) or k < 1:
+        problems.append(f"report k is {k!r}, expected a positive integer")
+    elif len(report.get("explained_variance", [])) != k:
+        problems.append(
+            f"report explained_variance has {len(report.get('explained_variance', []))} values, k={k}"
+        )
+    ratios = report.get("explained_variance", [])
+    if any(not isinstance(r, int | float) or not math.isfinite(r) for r in ratios):
+        problems.append("report explained_variance has non-finite values")
+    return problems
+
+
+def validate_run(location: RunLocation, session: boto3.Session) -> dict[str, Any]:
+    files = RunFiles(location, session)
+    report = files.report()
+    problems = report_problems(report, location.run_id)
+    counts = report.get("counts", {})
+    k = report.get("k")
+
+    pca, layout = files.table("pca")
+    problems += layout
+    if pca is None:
+        problems.append("pca: no part files")
+    else:
+        pca_schema = schema_problems("pca", pca.schema, PCA_COLUMNS)
+        problems += pca_schema
+        if pca.num_rows != counts.get("in_pca"):
+            problems.append(f"pca has {pca.num_rows} rows, report in_pca={counts.get('in_pca')}")
+        if not pca_schema and isinstance(k, int):
+            problems += pca_problems(pca, k)
+
+    # An all-accepted run may leave the rejects folder with only _SUCCESS (or, for some writers, nothing).
+    rejects, layout = files.table("rejects", require_success=counts.get("rejected", 0) > 0)
+    problems += layout
+    rejected_rows = 0 if rejects is None else rejects.num_rows
+    if rejected_rows != counts.get("rejected"):
+        problems.append(f"rejects has {rejected_rows} rows, report rejected={counts.get('rejected')}")
+    rejects_schema = [] if rejects is None else schema_problems("rejects", rejects.schema, REJECTS_COLUMNS)
+    problems += rejects_schema
+    if rejects is not None and not rejects_schema:
+        duplicates = duplicate_count(rejects.column("path"))
+        if duplicates:
+            problems.append(f"rejects: {duplicates} duplicate path(s)")
+        accepted = set() if pca is None or pca_schema else set(pca.column("path").to_pylist())
+        both = accepted & set(rejects.column("path").to_pylist())
+        if both:
+            problems.append(f"{len(both)} path(s) both in pca and rejects, e.g. {sorted(both)[0]}")
+
+    # Features are an append-only cache: this run's folder holds only what it featurized (possibly nothing).
+    features, layout = files.table("features", require_success=False)
+    problems += layout
+    if features is not None:
+        problems += schema_problems("features", features.schema, FEATURES_COLUMNS)
+
+    if problems:
+        raise RunValidationError(f"run {location.run_id} is invalid: " + "; ".join(problems))
+    return {
+        "valid": True,
+        "run_id": location.run_id,
+        "k": k,
+        "listed": counts["listed"],
+        "in_pca": counts["in_pca"],
+        "rejected": counts["rejected"],
+        "featurized_this_run": 0 if features is None else features.num_rows,
+        "cumulative_variance": (report.get("cumulative_variance") or [None])[-1],
+    }
+
+
+def handle(event: Mapping[str, Any], session: boto3.Session) -> dict[str, Any]:
+    location = RunLocation.parse(event["output"], event["run_id"])
+    summary = validate_run(location, session)
+    logger.info("run valid", extra=summary)
+    return summary
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event, boto3.Session())

@@ -1,0 +1,69 @@
+"""Scale + PCA alone on N synthetic 1280-d rows (written to Parquet first, untimed), local Spark.
+
+    python -m orchard.bench.pca_only N CORES WORKDIR
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from pyspark.sql import SparkSession
+
+from orchard.local_spark import local_conf
+from orchard_job import pca
+from orchard_job.model import FEATURE_DIM
+
+RANK = 64
+ROWS_PER_PARTITION = 12_500
+
+
+def synthetic(spark: SparkSession, rows: int, path: Path) -> None:
+    """Rows with a low-rank structure plus noise, generated per partition from a fixed seed."""
+    partitions = max(1, rows // ROWS_PER_PARTITION)
+
+    def generate(index: int, _rows: object) -> object:
+        rng = np.random.default_rng(1000 + index)
+        basis = np.random.default_rng(7).normal(size=(RANK, FEATURE_DIM))
+        count = rows // partitions + (1 if index < rows % partitions else 0)
+        x = np.abs(rng.normal(size=(count, RANK)) @ basis * 0.05 + rng.normal(0.4, 0.05, size=(count, FEATURE_DIM)))
+        for i, row in enumerate(x.astype(np.float32)):
+            yield (f"synthetic/{index}/{i}.jpg", f"L{i % 24}", row.tolist())
+
+    rdd = spark.sparkContext.parallelize(range(partitions), partitions).mapPartitionsWithIndex(generate)
+    spark.createDataFrame(rdd, "path string, label string, features array<float>").write.mode("overwrite").parquet(
+        str(path)
+    )
+
+
+def main() -> None:
+    rows, cores, workdir = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    builder = SparkSession.builder
+    for key, value in local_conf(cores).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "256")
+    data = workdir / f"features-{rows}"
+    if not data.exists():
+        synthetic(spark, rows, data)
+    features = spark.read.parquet(str(data))
+    started = time.perf_counter()
+    model = pca.fit(features, 0.95, None)
+    fitted = time.perf_counter()
+    shutil.rmtree(workdir / "pca", ignore_errors=True)
+    pca.project(features, model).write.parquet(str(workdir / "pca"))
+    done = time.perf_counter()
+    print(json.dumps({
+        "pca_rows": model.n_rows, "k": model.k, "pca_fit_s": round(fitted - started, 2),
+        "pca_project_write_s": round(done - fitted, 2), "scale_pca_s": round(done - started, 2),
+    }))  # fmt: skip
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""How Orchard runs Spark on one machine: the project's spark-submit with the job's local settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FEATURIZE = REPO / "spark" / "featurize.py"
+
+
+def spark_submit() -> Path:
+    """The environment's spark-submit (make setup installs a wrapper that pins the Python it runs)."""
+    return Path(sys.executable).parent / "spark-submit"
+
+
+def local_conf(cores: int) -> dict[str, str]:
+    return {
+        "spark.master": f"local[{cores}]",
+        "spark.driver.memory": "2g",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "true",
+    }
+
+
+def submit_command(script: Path, args: list[str], cores: int, conf: dict[str, str] | None = None) -> list[str]:
+    settings = {**local_conf(cores), **(conf or {})}
+    command = [str(spark_submit())]
+    for key, value in settings.items():
+        command += ["--conf", f"{key}={value}"]
+    return [*command, str(script), *args]
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env

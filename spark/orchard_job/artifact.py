@@ -1,0 +1,90 @@
+"""Driver side of the network: resolve the weights, build and export the model once, ship it to workers.
+
+The exported artifact is cached under `<output>/_artifacts/` keyed by the model id, so a rerun (or an
+incremental run that featurizes a handful of images) does not rebuild and reconvert the network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pyspark import SparkFiles
+from pyspark.sql import SparkSession
+
+from orchard_job import storage
+from orchard_job.model import WeightsSpec, file_sha256, imagenet_weights_path
+
+log = logging.getLogger("orchard")
+ARTIFACTS_DIR = "_artifacts"
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    model_id: str
+    weights: dict[str, Any]  # report section: kind, id, seed or sha256, random
+    image_size: int
+    runtime: str
+    file_name: str  # name under SparkFiles on the workers
+
+    def worker_path(self) -> str:
+        return SparkFiles.get(self.file_name)
+
+
+def tensorflow_version() -> str:
+    for dist in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def describe_weights(spec: WeightsSpec, size: int) -> dict[str, Any]:
+    if spec.kind == "random":
+        versions = f"tf{tensorflow_version()}-keras{metadata.version('keras')}"
+        return {"kind": "random", "random": True, "seed": spec.seed, "id": f"random-seed{spec.seed}-{versions}"}
+    path = str(imagenet_weights_path(size)) if spec.kind == "imagenet" else str(spec.path)
+    sha256 = file_sha256(path)
+    return {"kind": spec.kind, "random": False, "sha256": sha256, "path": path, "id": f"{spec.kind}-{sha256[:16]}"}
+
+
+def model_id_for(weights_id: str, size: int, runtime: str) -> str:
+    return f"mobilenet_v2-{size}px-{weights_id}-{runtime}"
+
+
+def describe(spec: WeightsSpec, size: int, runtime: str) -> ModelArtifact:
+    """Identify the model (cheap: hashes the weights file at most); nothing is built yet."""
+    weights = describe_weights(spec, size)
+    model_id = model_id_for(weights["id"], size, runtime)
+    suffix = ".tflite" if runtime == "tflite" else ".keras"
+    return ModelArtifact(model_id, weights, size, runtime, file_name=model_id + suffix)
+
+
+def ship(spark: SparkSession, artifact: ModelArtifact, spec: WeightsSpec, output: str) -> None:
+    """Make the exported network available to every worker (built once, then from the cache)."""
+    cached = storage.join(output, ARTIFACTS_DIR, artifact.file_name)
+    if storage.exists(spark, cached):
+        log.info("model %s: reusing the exported network %s", artifact.model_id, cached)
+    else:
+        log.info("model %s: building MobileNetV2, exporting for %s", artifact.model_id, artifact.runtime)
+        local = Path(tempfile.mkdtemp(prefix="orchard-model-")) / artifact.file_name
+        _export(spec, artifact.image_size, artifact.runtime, local)
+        storage.write_bytes(spark, cached + ".json", json.dumps(asdict(artifact), indent=2).encode())
+        storage.write_bytes(spark, cached, local.read_bytes())  # written last: its presence means complete
+    spark.sparkContext.addFile(cached)  # any Hadoop URI: workers fetch it once per executor
+
+
+def _export(spec: WeightsSpec, size: int, runtime: str, destination: Path) -> None:
+    from orchard_job.model import build_keras_model, export_tflite
+
+    model = build_keras_model(size, spec)
+    if runtime == "tflite":
+        destination.write_bytes(export_tflite(model))
+    else:
+        model.save(destination)

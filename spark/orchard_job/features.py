@@ -1,0 +1,164 @@
+"""Incremental featurization: reuse cached features, decode + run the network only on new content.
+
+Lookup order, planned on the driver from a small index of the cache (no feature vectors): the same
+(path, size, modified) with the same model id is reused without reading the file; otherwise the file is
+read and hashed, and content featurized before with this model (same sha256) is re-keyed under the new
+path; only content never featurized with this model reaches the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from pyspark import TaskContext
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from orchard_job import storage
+from orchard_job.artifact import ModelArtifact
+from orchard_job.decode import DecodeError, decode_image
+from orchard_job.listing import Image, glob_escape
+from orchard_job.model import FEATURE_DIM
+from orchard_job.runtime import Featurizer, get_featurizer
+
+IMAGES_SCHEMA = "path string, label string, size long, modified_us long"
+FEATURIZED_SCHEMA = (
+    "path string, label string, size long, modified_us long, content_sha256 string, "
+    "features array<float>, error string"
+)
+FEATURIZED_SCHEMA_COLUMNS = ["path", "label", "size", "modified_us", "content_sha256", "features", "error"]
+KEY = ["path", "size", "modified_us"]
+
+
+@dataclass(frozen=True)
+class CacheIndex:
+    keys: dict[tuple[str, int, int], str]  # (path, size, modified_us) -> content_sha256
+    hashes: set[str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    reused: list[Image]  # same path, size and modification time as a cached row: not read
+    pending: list[Image]  # to read: re-keyed when their content is cached, featurized otherwise
+
+
+def cached_rows(spark: SparkSession, features_uri: str, model_id: str) -> DataFrame | None:
+    if not storage.exists(spark, features_uri):
+        return None
+    rows = spark.read.parquet(features_uri).filter(F.col("model_id") == model_id)
+    return rows.withColumn("modified_us", F.unix_micros("modified"))
+
+
+def read_index(cache: DataFrame | None) -> CacheIndex:
+    if cache is None:
+        return CacheIndex({}, set())
+    rows = cache.select(*KEY, "content_sha256").collect()
+    return CacheIndex({(r.path, r.size, r.modified_us): r.content_sha256 for r in rows}, {r.content_sha256 for r in rows})
+
+
+def plan(images: list[Image], index: CacheIndex) -> Plan:
+    reused = [image for image in images if image.key in index.keys]
+    return Plan(reused, [image for image in images if image.key not in index.keys])
+
+
+def images_frame(spark: SparkSession, images: list[Image]) -> DataFrame:
+    return spark.createDataFrame([(i.path, i.label, i.size, i.modified_us) for i in images], IMAGES_SCHEMA)
+
+
+def load_contents(spark: SparkSession, images: list[Image], partitions: int) -> DataFrame:
+    """The images with each file's bytes in `content`, spread round-robin over `partitions` tasks."""
+    rows = images_frame(spark, images)
+    if not images:
+        return rows.withColumn("content", F.lit(None).cast("binary"))
+    contents = spark.read.format("binaryFile").load([glob_escape(image.path) for image in images])
+    loaded = rows.join(contents.select("path", "content"), "path", "left")
+    return loaded.repartition(max(1, min(partitions, len(images))))
+
+
+def content_hashes(spark: SparkSession, images: list[Image], partitions: int) -> dict[str, str]:
+    loaded = load_contents(spark, images, partitions)
+    hashed = loaded.select("path", F.sha2(F.coalesce("content", F.lit(b"")), 256).alias("sha"))
+    return {row.path: row.sha for row in hashed.collect()}
+
+
+def rekeyed_rows(spark: SparkSession, cache: DataFrame, rekeyed: list[tuple[Image, str]]) -> DataFrame:
+    """Cached features of known content under the new (path, size, modified) keys."""
+    rows = spark.createDataFrame(
+        [(i.path, i.label, i.size, i.modified_us, sha) for i, sha in rekeyed],
+        IMAGES_SCHEMA + ", content_sha256 string",
+    )
+    by_hash = cache.select("content_sha256", "features").dropDuplicates(["content_sha256"])
+    return rows.join(by_hash, "content_sha256").select(*FEATURIZED_SCHEMA_COLUMNS[:-1])
+
+
+def featurize(loaded: DataFrame, artifact: ModelArtifact, batch_size: int) -> DataFrame:
+    """Decode and run the network; rows that fail to decode carry `error` (the reject reason)."""
+    size, runtime, file_name = artifact.image_size, artifact.runtime, artifact.file_name
+
+    def run_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        context = TaskContext.get()
+        threads = max(1, int(context.cpus())) if context else 1
+        artifact_path = ModelArtifact("", {}, size, runtime, file_name).worker_path()
+        network = get_featurizer(artifact_path, runtime, threads, batch_size)
+        for batch in batches:
+            yield featurize_batch(batch, network, size)
+
+    return loaded.select(*KEY[:1], "label", *KEY[1:], "content").mapInArrow(run_partition, FEATURIZED_SCHEMA)
+
+
+def featurize_batch(batch: pa.RecordBatch, network: Featurizer, size: int) -> pa.RecordBatch:
+    contents = batch.column("content").to_pylist()
+    errors: list[str | None] = [None] * len(contents)
+    decoded, ok_rows = [], []
+    for row, data in enumerate(contents):
+        try:
+            decoded.append(decode_image(data, size))
+            ok_rows.append(row)
+        except DecodeError as e:
+            errors[row] = str(e)
+    vectors = network(np.stack(decoded)) if decoded else np.empty((0, FEATURE_DIM), np.float32)
+    hashes = pa.array([hashlib.sha256(data or b"").hexdigest() for data in contents], pa.string())
+    columns = [batch.column(name) for name in ("path", "label", "size", "modified_us")]
+    return pa.RecordBatch.from_arrays(
+        [*columns, hashes, list_column(vectors, ok_rows, len(contents)), pa.array(errors, pa.string())],
+        names=FEATURIZED_SCHEMA_COLUMNS,
+    )
+
+
+def list_column(vectors: np.ndarray, ok_rows: list[int], total: int) -> pa.Array:
+    """list<float> with the vectors at `ok_rows` and nulls elsewhere, built without per-float Python work."""
+    lengths = np.zeros(total, dtype=np.int32)
+    lengths[ok_rows] = FEATURE_DIM
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    mask = np.ones(total, dtype=bool)
+    mask[ok_rows] = False
+    values = pa.array(vectors.reshape(-1).astype(np.float32), pa.float32())
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(mask))
+
+
+def to_cache_schema(df: DataFrame, artifact: ModelArtifact) -> DataFrame:
+    """The feature-cache table: this select is the schema contract."""
+    return df.select(
+        "path",
+        "label",
+        F.col("features").cast("array<float>").alias("features"),
+        "content_sha256",
+        "size",
+        F.timestamp_micros("modified_us").alias("modified"),
+        F.lit(artifact.model_id).alias("model_id"),
+        F.lit(artifact.weights["id"]).alias("weights_id"),
+        F.lit(artifact.image_size).alias("image_size"),
+        F.lit(artifact.runtime).alias("runtime"),
+    )
+
+
+def current_features(spark: SparkSession, images: list[Image], cache: DataFrame | None) -> DataFrame | None:
+    """One cached feature row per listed image: path, label, features (read back from Parquet)."""
+    if cache is None or not images:
+        return None
+    latest = cache.select(*KEY, "features").dropDuplicates(KEY)
+    return images_frame(spark, images).join(latest, KEY, "inner").select("path", "label", "features")

@@ -1,0 +1,126 @@
+"""The featurize job: list -> reuse or featurize -> scale + PCA -> Parquet, report, scree plot, model."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from orchard_job import artifact as artifacts
+from orchard_job import features as feats
+from orchard_job import pca, storage
+from orchard_job.config import JobConfig
+from orchard_job.listing import Image, Reject, list_images
+from orchard_job.report import Counts, build_report, run_outputs, write_run_files
+
+log = logging.getLogger("orchard")
+
+SESSION_CONF = {
+    # Image files are small: charge each a realistic open cost so splits follow cores, not ~32 files each.
+    "spark.sql.files.openCostInBytes": str(64 * 1024),
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "256",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+REJECTS_SCHEMA = "path string, label string, reason string"
+
+
+class Stages:
+    """Wall-clock seconds per stage, for the report and the logs."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def with_total(self) -> dict[str, float]:
+        return {**self.seconds, "total": time.perf_counter() - self.started}
+
+
+@dataclass(frozen=True)
+class FeatureUpdate:
+    featurized: int  # decoded and run through the network in this run
+    reused: int  # taken from the cache (same key, or same content under a new key)
+    rejects: list[Reject]  # files that failed to decode
+
+
+def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
+    for key, value in SESSION_CONF.items():
+        spark.conf.set(key, value)
+    stages, outputs = Stages(), run_outputs(config)
+    with stages.stage("list"):
+        listing = list_images(spark, config.input, config.manifest)
+    log.info("listed %d images (%d rejected before decoding)", listing.listed, len(listing.rejects))
+
+    model = artifacts.describe(config.weights, config.image_size, config.runtime)
+    with stages.stage("featurize"):
+        update = update_features(spark, config, model, listing.images, outputs["features"])
+    rate = update.featurized / max(stages.seconds["featurize"], 1e-9)
+    log.info("featurized %d images (%.1f img/s), reused %d, %d failed to decode",
+             update.featurized, rate, update.reused, len(update.rejects))  # fmt: skip
+    rejects = listing.rejects + update.rejects
+    spark.createDataFrame([(r.path, r.label, r.reason) for r in rejects], REJECTS_SCHEMA).coalesce(1).write.mode(
+        "overwrite"
+    ).parquet(outputs["rejects"])
+
+    rejected_paths = {r.path for r in update.rejects}
+    in_pca = [image for image in listing.images if image.path not in rejected_paths]
+    current = feats.current_features(spark, in_pca, feats.cached_rows(spark, outputs["features"], model.model_id))
+    with stages.stage("pca_fit"):
+        fitted = pca.fit(current, config.variance, config.k)
+    log.info("PCA on %d images: k = %d explains %.2f%% of the variance",
+             fitted.n_rows, fitted.k, 100 * fitted.explained_variance.sum())  # fmt: skip
+    with stages.stage("pca_project"):
+        pca.project(current, fitted).write.mode("overwrite").parquet(outputs["pca"])  # type: ignore[arg-type]
+
+    counts = Counts(listing.listed, update.featurized, update.reused, len(rejects), fitted.n_rows)
+    counts.check()
+    with stages.stage("report"):
+        report = build_report(spark, config, model, fitted, counts, stages.with_total())
+        write_run_files(spark, config, report, fitted, model)
+    return report
+
+
+def update_features(
+    spark: SparkSession, config: JobConfig, model: artifacts.ModelArtifact, images: list[Image], features_uri: str
+) -> FeatureUpdate:
+    """Append what this run featurized or re-keyed to features/run_id=<id>/; the UDF runs once per image."""
+    cache = feats.cached_rows(spark, features_uri, model.model_id)
+    index = feats.read_index(cache)
+    plan = feats.plan(images, index)
+    cores = spark.sparkContext.defaultParallelism
+    rekeyed: list[tuple[Image, str]] = []
+    fresh = plan.pending
+    if plan.pending and index.hashes:  # content featurized before under another key is re-keyed, not recomputed
+        hashes = feats.content_hashes(spark, plan.pending, cores)
+        rekeyed = [(image, hashes[image.path]) for image in plan.pending if hashes[image.path] in index.hashes]
+        fresh = [image for image in plan.pending if hashes[image.path] not in index.hashes]
+    if not fresh and not rekeyed:
+        return FeatureUpdate(featurized=0, reused=len(plan.reused), rejects=[])
+    if fresh:
+        artifacts.ship(spark, model, config.weights, config.output)
+    loaded = feats.load_contents(spark, fresh, 2 * cores)
+    featurized = feats.featurize(loaded, model, config.batch_size).persist(StorageLevel.MEMORY_AND_DISK)
+    new_rows = featurized.filter(F.col("error").isNull()).drop("error")
+    if rekeyed:
+        new_rows = new_rows.unionByName(feats.rekeyed_rows(spark, cache, rekeyed))  # type: ignore[arg-type]
+    destination = storage.join(features_uri, f"run_id={config.run_id}")
+    feats.to_cache_schema(new_rows, model).write.mode("overwrite").parquet(destination)
+    failed = featurized.filter(F.col("error").isNotNull()).select("path", "label", "error").collect()
+    featurized.unpersist()
+    return FeatureUpdate(
+        featurized=len(fresh) - len(failed),
+        reused=len(plan.reused) + len(rekeyed),
+        rejects=[Reject(row.path, row.label, row.error) for row in failed],
+    )

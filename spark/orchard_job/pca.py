@@ -1,0 +1,119 @@
+"""StandardScaler + PCA from one distributed pass of partial sums and a small driver-side eigh.
+
+Each partition returns (n, sum x, sum x x^T) over its feature vectors; the driver adds them, forms the
+covariance, standardizes it to the correlation matrix (sample std, ddof=1, as Spark ML's StandardScaler)
+and takes its eigen-decomposition. This equals StandardScaler(withMean, withStd) followed by PCA, with
+features read once per pass and never recomputed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame
+
+from orchard_job.model import FEATURE_DIM
+
+PARTIALS_SCHEMA = "n long, total binary, gram binary"
+
+
+class PcaError(ValueError):
+    """PCA cannot be fitted on this data (for example fewer than two images)."""
+
+
+@dataclass(frozen=True)
+class PcaModel:
+    mean: np.ndarray  # (d,)
+    std: np.ndarray  # (d,) sample std; 0 for constant features (their scaled value is 0, as Spark ML)
+    components: np.ndarray  # (d, k), unit columns, sign fixed so each column's largest |entry| is > 0
+    explained_variance: np.ndarray  # (k,) ratio of total variance per kept component
+    all_explained_variance: np.ndarray  # (d,) every component's ratio, for the scree plot
+    n_rows: int
+
+    @property
+    def k(self) -> int:
+        return int(self.components.shape[1])
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        inverse_std = np.divide(1.0, self.std, out=np.zeros_like(self.std), where=self.std > 0)
+        return ((features - self.mean) * inverse_std) @ self.components
+
+
+def vectors(batch: pa.RecordBatch, column: str, dim: int = FEATURE_DIM) -> np.ndarray:
+    """A list<float> column as an (n, dim) float32 array without per-row Python work."""
+    lists = batch.column(column)
+    values = lists.flatten().to_numpy(zero_copy_only=False)
+    return values.reshape(len(lists), dim).astype(np.float32, copy=False)
+
+
+def _partial_sums(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    count, total, gram = 0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM))
+    for batch in batches:
+        x = vectors(batch, "features")
+        count += len(x)
+        total += x.sum(axis=0, dtype=np.float64)
+        gram += (x.T @ x).astype(np.float64)  # float32 per batch of <= maxRecordsPerBatch rows
+    yield pa.RecordBatch.from_pydict(
+        {"n": [count], "total": [total.tobytes()], "gram": [gram.tobytes()]},
+        schema=pa.schema([("n", pa.int64()), ("total", pa.binary()), ("gram", pa.binary())]),
+    )
+
+
+def fit(features: DataFrame | None, variance: float, k: int | None) -> PcaModel:
+    count, total, gram = 0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM))
+    if features is None:  # no image was ever featurized with this model
+        return fit_from_sums(count, total, gram, variance, k)
+    for row in features.select("features").mapInArrow(_partial_sums, PARTIALS_SCHEMA).toLocalIterator():
+        count += row.n
+        total += np.frombuffer(row.total)
+        gram += np.frombuffer(row.gram).reshape(FEATURE_DIM, FEATURE_DIM)
+    return fit_from_sums(count, total, gram, variance, k)
+
+
+def fit_from_sums(count: int, total: np.ndarray, gram: np.ndarray, variance: float, k: int | None) -> PcaModel:
+    if count < 2:
+        raise PcaError(f"PCA needs at least 2 decodable images, found {count}")
+    mean = total / count
+    covariance = (gram - count * np.outer(mean, mean)) / (count - 1)
+    std = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    std[std < 1e-12 * max(float(std.max()), 1e-30)] = 0.0
+    inverse_std = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
+    correlation = covariance * np.outer(inverse_std, inverse_std)
+    eigenvalues, eigenvectors = np.linalg.eigh(correlation)
+    order = np.argsort(eigenvalues)[::-1]
+    eigenvalues = np.clip(eigenvalues[order], 0.0, None)
+    eigenvectors = eigenvectors[:, order]
+    ratios = eigenvalues / eigenvalues.sum()
+    rank_bound = min(count - 1, int(np.count_nonzero(std)))  # beyond it, eigenvalues are rounding noise
+    keep = min(choose_k(ratios, variance, k), max(rank_bound, 1))
+    components = eigenvectors[:, :keep]
+    signs = np.sign(components[np.argmax(np.abs(components), axis=0), np.arange(keep)])
+    return PcaModel(mean, std, components * signs, ratios[:keep], ratios, count)
+
+
+def choose_k(ratios: np.ndarray, variance: float, k: int | None) -> int:
+    """Smallest k whose cumulative explained variance reaches `variance`, or the given k."""
+    if k is not None:
+        return min(k, len(ratios))
+    cumulative = np.cumsum(ratios)
+    return min(int(np.searchsorted(cumulative, variance - 1e-12) + 1), len(ratios))
+
+
+def project(features: DataFrame, model: PcaModel) -> DataFrame:
+    """path, label, pca array<float> (k values) for every row of `features`."""
+    mean, std, components = model.mean, model.std, model.components
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        fitted = PcaModel(mean, std, components, np.empty(0), np.empty(0), 0)
+        for batch in batches:
+            scores = fitted.transform(vectors(batch, "features").astype(np.float64)).astype(np.float32)
+            offsets = pa.array(np.arange(len(scores) + 1, dtype=np.int32) * scores.shape[1])
+            pca = pa.ListArray.from_arrays(offsets, pa.array(scores.reshape(-1)))
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("path"), batch.column("label"), pca], names=["path", "label", "pca"]
+            )
+
+    return features.select("path", "label", "features").mapInArrow(run, "path string, label string, pca array<float>")

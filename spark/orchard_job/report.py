@@ -1,0 +1,138 @@
+"""Run outputs besides the tables: report.json, scree.png and the fitted model (models/run_id=<id>/)."""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pyspark.sql import SparkSession
+
+from orchard_job import storage
+from orchard_job.artifact import ModelArtifact, tensorflow_version
+from orchard_job.config import JobConfig
+from orchard_job.pca import PcaModel
+
+
+@dataclass(frozen=True)
+class Counts:
+    listed: int
+    featurized_this_run: int
+    reused_from_cache: int
+    rejected: int
+    in_pca: int
+
+    def check(self) -> None:
+        if self.listed != self.in_pca + self.rejected:
+            raise RuntimeError(f"count identity broken: listed {self.listed} != in_pca + rejected ({self})")
+
+
+def run_outputs(config: JobConfig) -> dict[str, str]:
+    run = f"run_id={config.run_id}"
+    return {
+        "features": storage.join(config.output, "features"),
+        "pca": storage.join(config.output, "pca", run),
+        "rejects": storage.join(config.output, "rejects", run),
+        "report": storage.join(config.output, "runs", run, "report.json"),
+        "scree": storage.join(config.output, "runs", run, "scree.png"),
+        "model": storage.join(config.output, "models", run),
+    }
+
+
+def build_report(
+    spark: SparkSession,
+    config: JobConfig,
+    artifact: ModelArtifact,
+    model: PcaModel,
+    counts: Counts,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    cumulative = np.cumsum(model.explained_variance)
+    return {
+        "run_id": config.run_id,
+        "status": "succeeded",
+        "counts": vars(counts),
+        "k": model.k,
+        "variance_target": None if config.k is not None else config.variance,
+        "k_requested": config.k,
+        "explained_variance": [round(float(v), 8) for v in model.explained_variance],
+        "cumulative_variance": [round(float(v), 8) for v in cumulative],
+        "standardization": "mean 0, sample std (ddof=1); constant features scale to 0",
+        "weights": {key: value for key, value in artifact.weights.items() if key != "path"},
+        "model_id": artifact.model_id,
+        "image_size": config.image_size,
+        "runtime": config.runtime,
+        "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
+        "versions": {
+            "spark": spark.version,
+            "tensorflow": tensorflow_version(),
+            "python": platform.python_version(),
+        },
+        "inputs": {"input": config.input, "manifest": config.manifest},
+        "outputs": run_outputs(config),
+    }
+
+
+def scree_png(model: PcaModel, variance_target: float | None) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cumulative = np.cumsum(model.all_explained_variance)
+    shown = min(len(cumulative), max(2 * model.k, 50))
+    figure, axis = plt.subplots(figsize=(7, 4), dpi=100)
+    axis.plot(np.arange(1, shown + 1), cumulative[:shown], color="tab:green", label="cumulative explained variance")
+    axis.axvline(model.k, color="tab:red", linestyle="--", label=f"k = {model.k}")
+    if variance_target is not None:
+        axis.axhline(variance_target, color="grey", linestyle=":", label=f"target {variance_target:.0%}")
+    axis.set_xlabel("number of components (k)")
+    axis.set_ylabel("cumulative explained variance")
+    axis.set_ylim(0, 1.02)
+    axis.legend(loc="lower right")
+    axis.set_title(f"PCA scree: {model.n_rows} images, k = {model.k} ({cumulative[model.k - 1]:.1%})")
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def model_files(model: PcaModel, artifact: ModelArtifact) -> dict[str, bytes]:
+    """model.json (readable, everything to project a new image) and pca.npz (the same arrays, binary)."""
+    description = {
+        "model_id": artifact.model_id,
+        "weights": artifact.weights,
+        "image_size": artifact.image_size,
+        "runtime": artifact.runtime,
+        "preprocess": "RGB uint8, EXIF-transposed, bilinear resize to image_size, x / 127.5 - 1",
+        "projection": "pca = ((features - mean) / std, 0 where std == 0) @ components",
+        "n_rows": model.n_rows,
+        "k": model.k,
+        "explained_variance": model.explained_variance.tolist(),
+        "mean": model.mean.tolist(),
+        "std": model.std.tolist(),
+        "components": model.components.tolist(),
+    }
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        mean=model.mean,
+        std=model.std,
+        components=model.components,
+        explained_variance=model.explained_variance,
+    )
+    return {"model.json": json.dumps(description).encode(), "pca.npz": buffer.getvalue()}
+
+
+def write_run_files(
+    spark: SparkSession, config: JobConfig, report: dict[str, Any], model: PcaModel, artifact: ModelArtifact
+) -> None:
+    outputs = run_outputs(config)
+    for name, data in model_files(model, artifact).items():
+        storage.write_bytes(spark, storage.join(outputs["model"], name), data)
+    storage.write_bytes(spark, outputs["scree"], scree_png(model, report["variance_target"]))
+    storage.write_bytes(spark, outputs["report"], json.dumps(report, indent=2).encode())

@@ -1,0 +1,56 @@
+"""Small-file I/O through Hadoop's FileSystem, so the driver reads and writes s3:// (EMRFS) and file:// alike."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+
+def qualify(spark: SparkSession, uri: str) -> str:
+    """Fully qualified form of `uri` as Spark prints paths (plain local paths become file:/...)."""
+    fs, path = _fs_path(spark, uri)
+    return str(fs.makeQualified(path).toString())
+
+
+def normalize(uri: str) -> str:
+    """The form Spark gives a file's path, without a JVM call: s3://b/k stays, local paths become file:/abs."""
+    if uri.startswith("file://"):
+        return "file:/" + uri[len("file://") :].lstrip("/")
+    if "://" in uri or uri.startswith("file:/"):
+        return uri
+    return "file:" + os.path.abspath(uri)
+
+
+def exists(spark: SparkSession, uri: str) -> bool:
+    fs, path = _fs_path(spark, uri)
+    return bool(fs.exists(path))
+
+
+def read_bytes(spark: SparkSession, uri: str) -> bytes:
+    fs, path = _fs_path(spark, uri)
+    stream = fs.open(path)
+    try:
+        return bytes(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))  # type: ignore[union-attr]
+    finally:
+        stream.close()
+
+
+def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
+    fs, path = _fs_path(spark, uri)
+    stream = fs.create(path, True)
+    try:
+        stream.write(bytearray(data))
+    finally:
+        stream.close()
+
+
+def join(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *(part.strip("/") for part in parts)])
+
+
+def _fs_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)  # type: ignore[union-attr]
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path  # type: ignore[union-attr]

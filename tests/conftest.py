@@ -1,0 +1,28 @@
+"""Shared fixtures: one local SparkSession for the whole run (JVM start-up is paid once)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    from pyspark.sql import SparkSession
+
+    from orchard.local_spark import local_conf
+
+    builder = SparkSession.builder.appName("orchard-tests")
+    for key, value in {**local_conf(2), "spark.ui.showConsoleProgress": "false"}.items():
+        builder = builder.config(key, value)
+    session = builder.config("spark.sql.shuffle.partitions", "4").getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

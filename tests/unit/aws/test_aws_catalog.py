@@ -1,0 +1,205 @@
+"""catalog + record_failure: Glue tables, atomic publish and run records, on moto Glue/S3."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import BUCKET, DATABASE, RESULTS
+
+from functions.catalog import app as catalog
+from functions.validate import app as validate
+
+FIRST = "orchard-20250314T092655Z-00000000000000000000000000000001"
+SECOND = "orchard-20250314T101500Z-00000000000000000000000000000002"
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch):
+    monkeypatch.setenv("DATABASE_NAME", DATABASE)
+
+
+def publish_event(load_event, run_id: str, started_at: str) -> dict:
+    event = load_event("catalog.json")
+    event.update(run_id=run_id, started_at=started_at)
+    return event
+
+
+def table(session, name: str) -> dict:
+    return session.client("glue").get_table(DatabaseName=DATABASE, Name=name)["Table"]
+
+
+def partitions(session, name: str) -> list[list[str]]:
+    found = session.client("glue").get_partitions(DatabaseName=DATABASE, TableName=name)["Partitions"]
+    return sorted(p["Values"] for p in found)
+
+
+def record(session, run_id: str) -> dict:
+    body = (
+        session.client("s3")
+        .get_object(Bucket=BUCKET, Key=f"results/run_records/{run_id}.json")["Body"]
+        .read()
+    )
+    assert body.count(b"\n") == 1  # one JSON object per line for the JSON SerDe
+    return json.loads(body)
+
+
+def test_publish_creates_tables_and_points_pca_at_the_run(session, make_run, write_run, load_event, context):
+    write_run(make_run(FIRST))
+
+    result = catalog.lambda_handler(publish_event(load_event, FIRST, "2025-03-14T09:28:01.123Z"), context)
+
+    assert result["published"] is True
+    pca = table(session, "pca")
+    assert pca["StorageDescriptor"]["Location"] == f"{RESULTS}/pca/run_id={FIRST}/"
+    assert [(c["Name"], c["Type"]) for c in pca["StorageDescriptor"]["Columns"]] == [
+        ("path", "string"),
+        ("label", "string"),
+        ("pca", "array<float>"),
+    ]
+    assert pca["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    assert pca["Parameters"]["orchard.run_id"] == FIRST
+    assert table(session, "rejects")["StorageDescriptor"]["Location"] == f"{RESULTS}/rejects/run_id={FIRST}/"
+    assert partitions(session, "pca_history") == [[FIRST]]
+    assert partitions(session, "features") == [[FIRST]]
+    assert table(session, "runs")["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith(
+        "JsonSerDe"
+    )
+
+
+def test_run_record_has_counts_variance_usage_and_cost(session, make_run, write_run, load_event, context):
+    write_run(make_run(FIRST))
+
+    result = catalog.lambda_handler(publish_event(load_event, FIRST, "2025-03-14T09:28:01.123Z"), context)
+
+    row = record(session, FIRST)
+    assert set(row) == {name for name, _ in catalog.RUNS_COLUMNS}
+    assert row | {"recorded_at": None} == row | {
+        "run_id": FIRST,
+        "status": "succeeded",
+        "published": True,
+        "listed": 4,
+        "in_pca": 3,
+        "rejected": 1,
+        "k": 3,
+        "explained_variance": [0.6, 0.25, 0.12],
+        "cumulative_variance": pytest.approx(0.97),
+        "job_run_id": "00fjobrunexample",
+        "job_seconds": 412,
+        # Billed figures win over raw utilization.
+        "vcpu_hours": 2.4,
+        "memory_gb_hours": 9.6,
+        "error": None,
+        "recorded_at": None,
+    }
+    assert (
+        row["estimated_cost_usd"]
+        == result["estimated_cost_usd"]
+        == pytest.approx(2.4 * 0.052624 + 9.6 * 0.0057785, abs=1e-6)
+    )
+
+
+def test_next_run_switches_pca_and_keeps_previous_run_queryable(
+    session, make_run, write_run, load_event, context
+):
+    write_run(make_run(FIRST))
+    write_run(make_run(SECOND, images=6, rejected=2))
+    catalog.lambda_handler(publish_event(load_event, FIRST, "2025-03-14T09:28:01.123Z"), context)
+
+    catalog.lambda_handler(publish_event(load_event, SECOND, "2025-03-14T10:16:00.000Z"), context)
+
+    assert table(session, "pca")["StorageDescriptor"]["Location"] == f"{RESULTS}/pca/run_id={SECOND}/"
+    assert partitions(session, "pca_history") == [[FIRST], [SECOND]]
+    assert partitions(session, "rejects_history") == [[FIRST], [SECOND]]
+
+
+def test_older_run_finishing_late_does_not_replace_newer(session, make_run, write_run, load_event, context):
+    write_run(make_run(FIRST))
+    write_run(make_run(SECOND))
+    catalog.lambda_handler(publish_event(load_event, SECOND, "2025-03-14T10:16:00.000Z"), context)
+
+    result = catalog.lambda_handler(publish_event(load_event, FIRST, "2025-03-14T09:28:01.123Z"), context)
+
+    assert result == {**result, "published": False, "published_run_id": SECOND}
+    assert table(session, "pca")["StorageDescriptor"]["Location"] == f"{RESULTS}/pca/run_id={SECOND}/"
+    assert record(session, FIRST)["published"] is False
+    assert partitions(session, "pca_history") == [[FIRST], [SECOND]]
+
+
+def test_publish_is_idempotent(session, make_run, write_run, load_event, context):
+    write_run(make_run(FIRST))
+    event = publish_event(load_event, FIRST, "2025-03-14T09:28:01.123Z")
+
+    first = catalog.lambda_handler(event, context)
+    again = catalog.lambda_handler(event, context)
+
+    assert again["published"] is first["published"] is True
+    assert partitions(session, "pca_history") == [[FIRST]]
+
+
+def test_no_features_partition_when_the_run_featurized_nothing(
+    session, make_run, write_run, load_event, context
+):
+    run = make_run(FIRST)
+    run.features = run.features.slice(0, 0)
+    run.report["counts"].update(featurized_this_run=0, reused_from_cache=3)
+    write_run(run)
+
+    catalog.lambda_handler(publish_event(load_event, FIRST, "2025-03-14T09:28:01.123Z"), context)
+
+    assert partitions(session, "features") == []
+
+
+def test_failed_run_is_recorded_and_published_run_untouched(
+    session, make_run, write_run, load_event, context
+):
+    write_run(make_run(FIRST))
+    catalog.lambda_handler(publish_event(load_event, FIRST, "2025-03-14T09:28:01.123Z"), context)
+    failure = load_event("record_failure.json")
+    failure["run_id"] = SECOND
+
+    result = catalog.record_failure_handler(failure, context)
+
+    assert result["status"] == "failed"
+    row = record(session, SECOND)
+    assert (row["status"], row["published"], row["error"]) == ("failed", False, "RunValidationError")
+    assert (
+        row["cause"]
+        == "run orchard-20250314T092655Z-3f1c2a9b8d7e6f5a4b3c2d1e0f9a8b7c is invalid: pca: 1 NaN/inf value(s)"
+    )
+    assert row["job_run_id"] == "00fjobrunexample"
+    assert table(session, "pca")["StorageDescriptor"]["Location"] == f"{RESULTS}/pca/run_id={FIRST}/"
+    assert partitions(session, "pca_history") == [[FIRST]]
+
+
+def test_failure_before_any_run_creates_the_runs_table(session, context):
+    event = {
+        "run_id": "manual-1",
+        "started_at": "2025-03-14T09:28:01.123Z",
+        "output": RESULTS,
+        "state": {},
+        "error": {"Error": "InvalidInput", "Cause": "The execution input must be ..."},
+    }
+
+    catalog.record_failure_handler(event, context)
+
+    assert table(session, "runs")["StorageDescriptor"]["Location"] == f"{RESULTS}/run_records/"
+    assert record(session, "manual-1")["cause"] == "The execution input must be ..."
+
+
+def test_usage_keys_in_any_casing():
+    assert catalog.usage_from_job_run(
+        {"jobRunId": "j", "resourceUtilization": {"vCPUHour": 1.0, "memoryGBHour": 4.0, "storageGBHour": 2.0}}
+    ) == {
+        "job_run_id": "j",
+        "job_seconds": None,
+        "vcpu_hours": 1.0,
+        "memory_gb_hours": 4.0,
+        "storage_gb_hours": 2.0,
+    }
+
+
+def test_catalog_columns_match_the_contract_validate_enforces():
+    assert catalog.PCA_COLUMNS == validate.PCA_COLUMNS
+    assert catalog.REJECTS_COLUMNS == validate.REJECTS_COLUMNS
+    assert catalog.FEATURES_COLUMNS == validate.FEATURES_COLUMNS

@@ -1,0 +1,124 @@
+"""validate: real Parquet outputs on moto S3, checked against the job contract and the report."""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+import pytest
+from conftest import BUCKET, PCA_SCHEMA, RESULTS
+
+from functions.validate import app as validate
+
+RUN_ID = "orchard-20250314T092655Z-3f1c2a9b8d7e6f5a4b3c2d1e0f9a8b7c"
+
+
+def run_validate(context, run_id: str = RUN_ID) -> dict:
+    return validate.lambda_handler({"run_id": run_id, "output": RESULTS}, context)
+
+
+def test_valid_run_returns_summary(make_run, write_run, context, load_event):
+    write_run(make_run(RUN_ID))
+
+    summary = validate.lambda_handler(load_event("validate.json"), context)
+
+    assert summary == {
+        "valid": True,
+        "run_id": RUN_ID,
+        "k": 3,
+        "listed": 4,
+        "in_pca": 3,
+        "rejected": 1,
+        "featurized_this_run": 3,
+        "cumulative_variance": pytest.approx(0.97),
+    }
+
+
+def test_run_without_rejects_and_without_new_features(make_run, write_run, context):
+    run = make_run(RUN_ID, images=3, rejected=0)
+    run.features = run.features.slice(0, 0)
+    run.report["counts"].update(featurized_this_run=0, reused_from_cache=3)
+    write_run(run)
+
+    assert run_validate(context)["rejected"] == 0
+
+
+def with_pca(run, vectors, paths=None, labels=None):
+    n = len(vectors)
+    run.pca = pa.table(
+        {
+            "path": paths or run.pca.column("path").to_pylist()[:n],
+            "label": labels or run.pca.column("label").to_pylist()[:n],
+            "pca": vectors,
+        },
+        schema=PCA_SCHEMA,
+    )
+    return run
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (lambda r: with_pca(r, [[0.1, 0.2, 0.3], [0.1, 0.2], [0.0, 0.0, 0.0]]), "not of length k=3"),
+        (lambda r: with_pca(r, [[0.1, math.nan, 0.3], [0.1, 0.2, 0.3], [0.0, 0.0, 0.0]]), "1 NaN/inf"),
+        (lambda r: with_pca(r, [[math.inf, 0.2, 0.3], [0.1, 0.2, 0.3], [0.0, 0.0, 0.0]]), "1 NaN/inf"),
+        (
+            lambda r: with_pca(r, [[0.1, 0.2, 0.3]] * 3, paths=["s3://b/images/A/x.jpg"] * 3),
+            "2 duplicate path(s)",
+        ),
+        (lambda r: with_pca(r, [[0.1, 0.2, 0.3]] * 3, labels=["A", "", "B"]), "1 empty label(s)"),
+        (lambda r: with_pca(r, [[0.1, 0.2, 0.3]] * 2), "pca has 2 rows, report in_pca=3"),
+        (lambda r: r.report["counts"].update(listed=5), "listed=5 != in_pca=3 + rejected=1"),
+        (lambda r: r.report["counts"].update(rejected=2, listed=5), "rejects has 1 rows, report rejected=2"),
+        (lambda r: r.report.update(status="failed"), "report status is 'failed'"),
+        (lambda r: r.report.update(k=2), "report explained_variance has 3 values, k=2"),
+        (
+            lambda r: setattr(
+                r, "pca", r.pca.cast(pa.schema([*list(PCA_SCHEMA)[:2], ("pca", pa.list_(pa.float64()))]))
+            ),
+            "pca schema is (path string, label string, pca array<double>)",
+        ),
+        (lambda r: setattr(r, "rejects", r.rejects.drop_columns(["reason"])), "rejects schema is"),
+        (lambda r: setattr(r, "features", r.features.drop_columns(["runtime"])), "features schema is"),
+        (
+            lambda r: setattr(
+                r, "rejects", r.rejects.set_column(0, "path", pa.array([r.pca["path"][0].as_py()]))
+            ),
+            "both in pca and rejects",
+        ),
+    ],
+)
+def test_invalid_run_raises_with_what_is_wrong(make_run, write_run, context, corrupt, message):
+    run = make_run(RUN_ID)
+    corrupt(run)
+    write_run(run)
+
+    with pytest.raises(validate.RunValidationError) as raised:
+        run_validate(context)
+
+    assert message in str(raised.value)
+    assert str(raised.value).startswith(f"run {RUN_ID} is invalid: ")
+
+
+def test_half_written_run_is_invalid(session, make_run, write_run, context):
+    write_run(make_run(RUN_ID))
+    session.client("s3").delete_object(Bucket=BUCKET, Key=f"results/pca/run_id={RUN_ID}/_SUCCESS")
+
+    with pytest.raises(validate.RunValidationError, match="pca: no _SUCCESS marker"):
+        run_validate(context)
+
+
+def test_missing_report_is_invalid(session, context):
+    with pytest.raises(
+        validate.RunValidationError, match=r"no report at results/runs/run_id=nope/report\.json"
+    ):
+        run_validate(context, "nope")
+
+
+def test_other_runs_are_not_read(make_run, write_run, context):
+    write_run(make_run(RUN_ID))
+    broken = make_run("orchard-other")
+    broken.report["counts"]["listed"] = 99
+    write_run(broken)
+
+    assert run_validate(context)["listed"] == 4

@@ -1,0 +1,110 @@
+"""The network: seeded random weights give usable features; LiteRT and Keras agree; weights resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchard_job import runtime
+from orchard_job.model import (
+    FEATURE_DIM,
+    WeightsError,
+    WeightsSpec,
+    build_keras_model,
+    calibration_batch,
+    export_tflite,
+    imagenet_weights_path,
+    weights_digest,
+)
+
+SIZE = 96
+
+
+@pytest.fixture(scope="module")
+def keras_model() -> object:
+    return build_keras_model(SIZE, WeightsSpec.parse("random"))
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    from orchard.samples import fruit_image, labels
+
+    import random
+
+    rng = random.Random(3)
+    pictures = [fruit_image(label, rng).resize((SIZE, SIZE)) for label in labels(8) for _ in range(3)]
+    return np.stack([np.asarray(picture, dtype=np.uint8) for picture in pictures])
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_random_network_gives_spread_out_features(keras_model: object, images: np.ndarray) -> None:
+    features = keras_model.predict(images, verbose=0)  # type: ignore[attr-defined]
+    assert features.shape == (len(images), FEATURE_DIM) and features.dtype == np.float32
+    assert np.isfinite(features).all()
+    assert features.std(axis=0).mean() > 1e-2  # uncalibrated BatchNorm gives ~1e-11 here
+    similarity = cosine(features[:, None, :].repeat(len(images), 1).reshape(-1, FEATURE_DIM),
+                        np.tile(features, (len(images), 1)))  # fmt: skip
+    off_diagonal = similarity.reshape(len(images), len(images))[~np.eye(len(images), dtype=bool)]
+    assert off_diagonal.min() < 0.99  # images are told apart
+
+
+def test_random_weights_are_deterministic(keras_model: object) -> None:
+    again = build_keras_model(SIZE, WeightsSpec.parse("random"))
+    other = build_keras_model(SIZE, WeightsSpec.parse("random:99"))
+    assert weights_digest(again) == weights_digest(keras_model)
+    assert weights_digest(other) != weights_digest(keras_model)
+
+
+def test_litert_agrees_with_keras(keras_model: object, images: np.ndarray, tmp_path: Path) -> None:
+    artifact = tmp_path / "model.tflite"
+    artifact.write_bytes(export_tflite(keras_model))
+    reference = keras_model.predict(images, verbose=0)  # type: ignore[attr-defined]
+    converted = runtime.get_featurizer(str(artifact), "tflite", threads=2, batch_size=16)(images)
+    assert cosine(converted, reference).min() >= 0.9999
+    np.testing.assert_allclose(converted, reference, atol=1e-3)
+
+
+def test_tf_runtime_runs_the_saved_keras_model(keras_model: object, images: np.ndarray, tmp_path: Path) -> None:
+    path = tmp_path / "model.keras"
+    keras_model.save(path)  # type: ignore[attr-defined]
+    features = runtime.get_featurizer(str(path), "tf", threads=2, batch_size=16)(images)
+    np.testing.assert_allclose(features, keras_model.predict(images, verbose=0), rtol=1e-4, atol=1e-5)  # type: ignore[attr-defined]
+
+
+def test_weights_file_is_loaded(keras_model: object, images: np.ndarray, tmp_path: Path) -> None:
+    path = tmp_path / "mobilenet_v2.weights.h5"
+    keras_model.get_layer(f"mobilenetv2_1.00_{SIZE}").save_weights(path)  # type: ignore[attr-defined]
+    loaded = build_keras_model(SIZE, WeightsSpec.parse(str(path)))
+    assert weights_digest(loaded) == weights_digest(keras_model)
+
+
+def test_unreadable_weights_file_fails_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "broken.weights.h5"
+    path.write_bytes(b"not hdf5")
+    with pytest.raises(WeightsError, match="cannot load MobileNetV2 weights"):
+        build_keras_model(SIZE, WeightsSpec.parse(str(path)))
+
+
+def test_missing_imagenet_weights_name_the_alternatives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHARD_IMAGENET_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    with pytest.raises(WeightsError, match="--weights random") as error:
+        imagenet_weights_path(224)
+    assert "--weights PATH" in str(error.value)
+
+
+def test_imagenet_weights_are_found_in_the_baked_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    baked = tmp_path / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5"
+    baked.write_bytes(b"weights")
+    monkeypatch.setenv("ORCHARD_IMAGENET_WEIGHTS_DIR", str(tmp_path))
+    assert imagenet_weights_path(160) == baked
+
+
+def test_calibration_sample_is_seeded() -> None:
+    np.testing.assert_array_equal(calibration_batch(32, 5, 4), calibration_batch(32, 5, 4))
+    assert not np.array_equal(calibration_batch(32, 5, 4), calibration_batch(32, 6, 4))
