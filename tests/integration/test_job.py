@@ -1,0 +1,146 @@
+"""The job end to end on local Spark, small images at 96 px: outputs, counts, schemas, incremental reruns."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from orchard.samples import CORRUPT_NAME, fruit_image, write_samples
+from orchard_job.config import parse_args
+from orchard_job.job import run
+
+SIZE = "96"
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory, spark) -> Path:  # type: ignore[no-untyped-def]
+    """Export the 96 px random network once; each test's output starts with a copy of it."""
+    images = tmp_path_factory.mktemp("warm-images")
+    write_samples(images, per_label=2, n_labels=2, corrupt=False)
+    out = tmp_path_factory.mktemp("warm-out")
+    run(spark, parse_args(["--input", str(images), "--output", str(out), "--weights", "random", "--image-size", SIZE]))
+    return out / "_artifacts"
+
+
+@pytest.fixture
+def dataset(tmp_path: Path, artifacts: Path) -> tuple[Path, Path]:
+    images, out = tmp_path / "images", tmp_path / "out"
+    write_samples(images, per_label=6, n_labels=3)
+    (images / "stray.jpg").write_bytes((images / "Banana" / "0000_100.jpg").read_bytes())  # no label folder
+    (images / "Banana" / "notes.txt").write_text("not an image: not listed")
+    shutil.copytree(artifacts, out / "_artifacts")
+    return images, out
+
+
+def job(spark, images: Path, out: Path, run_id: str, *extra: str) -> dict:  # type: ignore[no-untyped-def]
+    args = ["--input", str(images), "--output", str(out), "--run-id", run_id, "--weights", "random"]
+    return run(spark, parse_args([*args, "--image-size", SIZE, *extra]))
+
+
+def table(path: Path) -> dict[str, list]:
+    return pq.read_table(path).to_pydict()
+
+
+def test_first_run_outputs(spark, dataset: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+    images, out = dataset
+    report = job(spark, images, out, "r1", "--variance", "0.9")
+    counts = report["counts"]
+    assert counts == {"listed": 20, "featurized_this_run": 18, "reused_from_cache": 0, "rejected": 2, "in_pca": 18}
+
+    pca = pq.read_table(out / "pca" / "run_id=r1")
+    assert str(pca.schema.remove_metadata()) == "path: string\nlabel: string\npca: list<element: float>\n  child 0, element: float"
+    rows = pca.to_pydict()
+    assert sorted(set(rows["label"])) == ["Apple Red", "Banana", "Lemon"]
+    assert {len(vector) for vector in rows["pca"]} == {report["k"]}
+    assert len(set(rows["path"])) == 18
+
+    rejects = table(out / "rejects" / "run_id=r1")
+    reasons = dict(zip(rejects["path"], rejects["reason"], strict=True))
+    assert any(path.endswith(CORRUPT_NAME) and "corrupt or truncated" in why for path, why in reasons.items())
+    assert any(path.endswith("/stray.jpg") and "label folder" in why for path, why in reasons.items())
+
+    features = pq.read_table(out / "features" / "run_id=r1")
+    assert features.schema.field("features").type.value_type.bit_width == 32
+    assert {len(v) for v in features.column("features").to_pylist()} == {1280}
+    assert set(features.column("model_id").to_pylist()) == {report["model_id"]}
+
+    assert report["weights"]["random"] is True and report["weights"]["seed"] == 1234
+    assert np.cumsum(report["explained_variance"])[-1] == pytest.approx(report["cumulative_variance"][-1])
+    assert report["cumulative_variance"][-1] >= 0.9
+    assert set(report["timings"]) >= {"list", "featurize", "pca_fit", "pca_project", "total"}
+    assert (out / "runs" / "run_id=r1" / "scree.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_saved_model_reproduces_the_published_projection(spark, dataset: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+    images, out = dataset
+    job(spark, images, out, "r1", "--k", "4")
+    model = json.loads((out / "models" / "run_id=r1" / "model.json").read_text())
+    features = table(out / "features" / "run_id=r1")
+    pca = table(out / "pca" / "run_id=r1")
+    published = dict(zip(pca["path"], pca["pca"], strict=True))
+    mean, std, components = (np.array(model[key]) for key in ("mean", "std", "components"))
+    inverse = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
+    for path, vector in zip(features["path"], features["features"], strict=True):
+        expected = ((np.array(vector) - mean) * inverse) @ components
+        np.testing.assert_allclose(published[path], expected, rtol=1e-4, atol=1e-4)
+    assert model["k"] == 4 and model["image_size"] == 96
+
+
+def test_rerun_featurizes_only_new_or_changed_images(spark, dataset: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+    images, out = dataset
+    job(spark, images, out, "r1")
+    rng = random.Random(11)
+    fruit_image("Lemon", rng).save(images / "Lemon" / "new_1.jpg", format="JPEG")
+    buffer = io.BytesIO()
+    fruit_image("Lemon", rng).save(buffer, format="JPEG")
+    (images / "Banana" / "0001_100.jpg").write_bytes(buffer.getvalue())  # overwritten with new content
+    shutil.copy(images / "Lemon" / "0000_100.jpg", images / "Lemon" / "copy_of_0000.jpg")  # known content
+    (images / "Banana" / "0002_100.jpg").unlink()  # deleted
+
+    report = job(spark, images, out, "r2")
+    assert report["counts"] == {
+        "listed": 21, "featurized_this_run": 2, "reused_from_cache": 17, "rejected": 2, "in_pca": 19,
+    }  # fmt: skip  (+1 new, +1 copy re-keyed by content, 1 overwritten and re-featurized, 1 deleted)
+    new_rows = table(out / "features" / "run_id=r2")
+    assert sorted(Path(p).name for p in new_rows["path"]) == ["0001_100.jpg", "copy_of_0000.jpg", "new_1.jpg"]
+    published = table(out / "pca" / "run_id=r2")["path"]
+    assert not any(path.endswith("Banana/0002_100.jpg") for path in published)
+    assert any(path.endswith("Lemon/new_1.jpg") for path in published)
+
+    unchanged = job(spark, images, out, "r3")
+    assert unchanged["counts"]["featurized_this_run"] == 0 and unchanged["counts"]["in_pca"] == 19
+
+
+def test_manifest_entries_join_the_listing(spark, dataset: tuple[Path, Path], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    images, out = dataset
+    elsewhere = tmp_path / "elsewhere" / "Kiwi"
+    elsewhere.mkdir(parents=True)
+    fruit_image("Kiwi", random.Random(5)).save(elsewhere / "k 1+ü.jpg", format="JPEG")
+    manifest = tmp_path / "batch.txt"
+    manifest.write_text(
+        f"# a batch\n{elsewhere / 'k 1+ü.jpg'}\n{images / 'Lemon' / '0000_100.jpg'}\n"
+        f"{images / 'Lemon' / 'gone.jpg'}\n\n"
+    )
+    report = job(spark, images, out, "m1", "--manifest", str(manifest))
+    assert report["counts"]["listed"] == 22 and report["counts"]["rejected"] == 3
+    rejects = table(out / "rejects" / "run_id=m1")
+    assert any(p.endswith("gone.jpg") and r.startswith("missing") for p, r in zip(rejects["path"], rejects["reason"], strict=True))
+    assert any(p.endswith("Kiwi/k 1+ü.jpg") for p in table(out / "pca" / "run_id=m1")["path"])
+
+
+def test_tf_runtime_agrees_with_litert(spark, dataset: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+    images, out = dataset
+    job(spark, images, out, "lite")
+    job(spark, images, out, "keras", "--runtime", "tf")
+    lite, keras = table(out / "features" / "run_id=lite"), table(out / "features" / "run_id=keras")
+    by_path = dict(zip(keras["path"], keras["features"], strict=True))
+    for path, vector in zip(lite["path"], lite["features"], strict=True):
+        a, b = np.array(vector), np.array(by_path[path])
+        assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) >= 0.9999
