@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: setup demo test test-fast bench lint format check-java clean
+.PHONY: setup demo test test-fast bench lint format check-java clean image push-image
 
 setup: $(STAMP)
 
@@ -41,11 +41,28 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The EMR Serverless image (needs a Docker engine; not available on the development machines).
+IMAGE ?= orchard-spark
+TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+RELEASE ?= emr-7.9.0
+
+image:
+	docker build --platform linux/amd64 --build-arg RELEASE=$(RELEASE) -f spark/Dockerfile -t $(IMAGE):$(TAG) .
+
+# make push-image ECR_REPO=<account>.dkr.ecr.<region>.amazonaws.com/orchard-spark
+push-image: image
+	@test -n "$(ECR_REPO)" || { echo "usage: make push-image ECR_REPO=<account>.dkr.ecr.<region>.amazonaws.com/<repo>" >&2; exit 2; }
+	aws ecr get-login-password | docker login --username AWS --password-stdin $(firstword $(subst /, ,$(ECR_REPO)))
+	docker tag $(IMAGE):$(TAG) $(ECR_REPO):$(TAG)
+	docker push $(ECR_REPO):$(TAG)
+	@echo "ImageUri=$(ECR_REPO):$(TAG)"
+
 clean:
 	rm -rf $(VENV) .orchard .pytest_cache .mypy_cache .ruff_cache bench-results
 
 # AWS application checks. aws-sam-cli pins its own boto3, so it lives in a separate tool venv (.venv-sam).
-SAM_PYTHON ?= $(shell command -v python3.12 || echo $(HOME)/.pyenv/versions/3.12.1/bin/python3.12)
+# A real interpreter, not a pyenv shim: sam build probes the runtime's python on PATH.
+SAM_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
 SAM_VENV := .venv-sam
 SAM_ENV := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 

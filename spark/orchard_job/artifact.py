@@ -6,8 +6,10 @@ incremental run that featurizes a handful of images) does not rebuild and reconv
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import os
 import tempfile
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -22,6 +24,7 @@ from orchard_job.model import WeightsSpec, file_sha256, imagenet_weights_path
 
 log = logging.getLogger("orchard")
 ARTIFACTS_DIR = "_artifacts"
+BAKED_ENV = "ORCHARD_MODEL_DIR"  # networks exported when the EMR image was built
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,11 @@ def describe(spec: WeightsSpec, size: int, runtime: str) -> ModelArtifact:
 
 def ship(spark: SparkSession, artifact: ModelArtifact, spec: WeightsSpec, output: str) -> None:
     """Make the exported network available to every worker (built once, then from the cache)."""
+    baked = Path(os.environ.get(BAKED_ENV, "/nonexistent")) / artifact.file_name
+    if baked.is_file():
+        log.info("model %s: using the network baked into the image", artifact.model_id)
+        spark.sparkContext.addFile(str(baked))
+        return
     cached = storage.join(output, ARTIFACTS_DIR, artifact.file_name)
     if storage.exists(spark, cached):
         log.info("model %s: reusing the exported network %s", artifact.model_id, cached)
@@ -88,3 +96,23 @@ def _export(spec: WeightsSpec, size: int, runtime: str, destination: Path) -> No
         destination.write_bytes(export_tflite(model))
     else:
         model.save(destination)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Export networks ahead of time (the image build runs this): python -m orchard_job.artifact DIR ..."""
+    parser = argparse.ArgumentParser(prog="python -m orchard_job.artifact")
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--weights", default="imagenet")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[96, 128, 160, 192, 224])
+    parser.add_argument("--runtime", default="tflite", choices=["tflite", "tf"])
+    args = parser.parse_args(argv)
+    args.directory.mkdir(parents=True, exist_ok=True)
+    spec = WeightsSpec.parse(args.weights)
+    for size in args.sizes:
+        artifact = describe(spec, size, args.runtime)
+        _export(spec, size, args.runtime, args.directory / artifact.file_name)
+        print(f"exported {artifact.file_name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -58,6 +58,9 @@ class FeatureUpdate:
 def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     for key, value in SESSION_CONF.items():
         spark.conf.set(key, value)
+    # Loading thousands of explicit file paths lists them in a Spark job with one task per path by default.
+    listing_tasks = str(4 * spark.sparkContext.defaultParallelism)
+    spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.parallelism", listing_tasks)
     stages, outputs = Stages(), run_outputs(config)
     with stages.stage("list"):
         listing = list_images(spark, config.input, config.manifest)

@@ -75,8 +75,9 @@ def label_of(path: str, root: str | None) -> str:
     parent = path.rsplit("/", 1)[0]
     if root is not None and parent == root:
         return ""
-    name = parent.rsplit("/", 1)[-1]
-    return "" if name == parent or name.endswith(":") or not name else name
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:(//[^/]*|/*)", parent):  # s3://bucket or file:/ is no folder
+        return ""
+    return parent.rsplit("/", 1)[-1]
 
 
 def read_manifest(spark: SparkSession, manifest_uri: str) -> list[str]:

@@ -8,6 +8,7 @@ Both artifacts take uint8 RGB batches and apply `preprocess_input` (x / 127.5 - 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,7 +157,13 @@ def export_tflite(model: Any) -> bytes:
     serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-    flatbuffer: bytes = converter.convert()
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)  # a frozen function has no trackable object to pass: expected
+    try:
+        flatbuffer: bytes = converter.convert()
+    finally:
+        absl_logger.setLevel(level)
     if len(flatbuffer) < 4_000_000:
         raise RuntimeError(f"TFLite export lost the weights ({len(flatbuffer)} bytes)")
     return flatbuffer

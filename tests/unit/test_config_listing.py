@@ -1,0 +1,85 @@
+"""Flags -> JobConfig, labels from paths, manifest parsing, glob escaping, pinned versions."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from orchard_job.config import parse_args
+from orchard_job.listing import glob_escape, is_image, label_of
+from orchard_job.storage import normalize
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_flags_build_the_config() -> None:
+    config = parse_args(["--input", "s3://b/images/", "--output", "s3://b/results/", "--run-id", "run-1",
+                         "--weights", "random:7", "--image-size", "160", "--k", "12"])  # fmt: skip
+    assert config.output == "s3://b/results"
+    assert (config.weights.kind, config.weights.seed) == ("random", 7)
+    assert (config.image_size, config.k, config.runtime) == (160, 12, "tflite")
+
+
+def test_run_id_defaults_to_a_utc_timestamp() -> None:
+    assert re.fullmatch(r"\d{8}T\d{6}Z", parse_args(["--input", "x", "--output", "y"]).run_id)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--output", "y"],  # neither --input nor --manifest
+        ["--input", "x", "--output", "y", "--run-id", "../escape"],
+        ["--input", "x", "--output", "y", "--image-size", "100"],
+        ["--input", "x", "--output", "y", "--variance", "0.9", "--k", "3"],
+        ["--input", "x", "--output", "y", "--variance", "1.5"],
+    ],
+)
+def test_bad_flags_exit_with_usage(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv)
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "root", "label"),
+    [
+        ("s3://b/images/Apple Red/a b+c.jpg", "s3://b/images", "Apple Red"),
+        ("s3://b/images/Fruits/Üñí/x.png", "s3://b/images", "Üñí"),
+        ("s3://b/images/top.jpg", "s3://b/images", ""),
+        ("s3://b/top.jpg", None, ""),
+        ("file:/data/Kiwi/k.JPEG", None, "Kiwi"),
+        ("file:/data/k.png", None, "data"),
+        ("file:/k.png", None, ""),
+    ],
+)
+def test_label_is_the_parent_folder(path: str, root: str | None, label: str) -> None:
+    assert label_of(path, root) == label
+
+
+def test_image_extensions_in_any_case() -> None:
+    assert all(is_image(p) for p in ["a.jpg", "b.JPG", "c.JpEg", "d.png", "e.PNG"])
+    assert not any(is_image(p) for p in ["a.gif", "b.jpg.txt", "folder/", "c.webp"])
+
+
+def test_glob_characters_are_escaped() -> None:
+    assert glob_escape("s3://b/i/[x]{y}*?.jpg") == r"s3://b/i/\[x\]\{y\}\*\?.jpg"
+
+
+def test_paths_are_normalized_like_spark() -> None:
+    assert normalize("s3://b/k ey.jpg") == "s3://b/k ey.jpg"
+    assert normalize("file:///tmp/x.jpg") == "file:/tmp/x.jpg"
+    assert normalize("/tmp/x.jpg") == "file:/tmp/x.jpg"
+
+
+def test_image_pins_equal_the_local_environment() -> None:
+    """The EMR image installs spark/requirements.txt; pyproject pins the same versions locally."""
+    lines = (REPO / "spark" / "requirements.txt").read_text().splitlines()
+    image = dict(line.split("==") for line in lines if line and not line.startswith("#"))
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    local = dict(item.split("==") for item in project)
+    assert all(version for version in image.values())
+    assert {name: local.get(name) for name in image} == image
+    assert local["pyspark"] == "3.5.5"  # the Spark of emr-7.9.0 (Dockerfile's default release)
