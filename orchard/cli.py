@@ -1,8 +1,8 @@
 """`orchard`: the local entry point (installed into .venv by `make setup`).
 
-    orchard demo [--images DIR] [--workdir DIR] [--image-size N] [--weights random|imagenet|PATH]
-    orchard featurize --input DIR --output DIR [job flags]     (the Spark job with local settings)
-    orchard samples DIR [--per-label N] [--labels N]
+orchard demo [--images DIR] [--workdir DIR] [--image-size N] [--weights random|imagenet|PATH]
+orchard featurize --input DIR --output DIR [job flags]     (the Spark job with local settings)
+orchard samples DIR [--per-label N] [--labels N]
 """
 
 from __future__ import annotations
@@ -22,15 +22,21 @@ DEFAULT_WORKDIR = Path(".orchard") / "demo"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="orchard", description="Images -> MobileNetV2 features -> PCA, locally.")
+    parser = argparse.ArgumentParser(
+        prog="orchard", description="Images -> MobileNetV2 features -> PCA, locally."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the job on sample images (or --images DIR) and show the results")
+    demo = commands.add_parser(
+        "demo", help="run the job on sample images (or --images DIR) and show the results"
+    )
     demo.add_argument("--images", type=Path, help="a folder of <Label>/<name>.jpg images (default: samples)")
     demo.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     demo.add_argument("--image-size", type=int, default=224)
     demo.add_argument("--weights", default="random")
     demo.add_argument("--cores", type=int, default=2)
-    featurize = commands.add_parser("featurize", help="spark/featurize.py with local settings (flags pass through)")
+    featurize = commands.add_parser(
+        "featurize", help="spark/featurize.py with local settings (flags pass through)"
+    )
     featurize.add_argument("--cores", type=int, default=2)
     samples = commands.add_parser("samples", help="write deterministic sample images")
     samples.add_argument("directory", type=Path)
@@ -42,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "samples":
-        print(f"wrote {len(write_samples(args.directory, args.per_label, args.labels))} files under {args.directory}")
+        written = write_samples(args.directory, args.per_label, args.labels)
+        print(f"wrote {len(written)} files under {args.directory}")
         return 0
     return run_demo(args)
 
@@ -61,12 +68,17 @@ def run_demo(args: argparse.Namespace) -> int:
         images = args.workdir / "images"
         if not images.exists():
             count = len(write_samples(images, per_label=25, n_labels=12))
-            print(f"Sample images: {count} files in 12 label folders (one deliberately corrupt) under {images}")
+            print(
+                f"Sample images: {count} files in 12 label folders (one deliberately corrupt) under {images}"
+            )
     out = args.workdir / "results"
     run_id = f"demo-{len(list(out.glob('runs/run_id=*'))) + 1}"
     job_args = ["--input", str(images), "--output", str(out), "--run-id", run_id,
                 "--weights", args.weights, "--image-size", str(args.image_size)]  # fmt: skip
-    print(f"Running the Spark job locally (local[{args.cores}]): spark/featurize.py {' '.join(job_args)}", flush=True)
+    print(
+        f"Running the Spark job locally (local[{args.cores}]): spark/featurize.py {' '.join(job_args)}",
+        flush=True,
+    )
     code = run_job(job_args, args.cores)
     if code != 0:
         print(f"The job failed (exit code {code}); its log is above.", file=sys.stderr)
@@ -79,6 +91,7 @@ def print_account(out: Path, run_id: str) -> None:
     import pyarrow.parquet as pq
 
     report = json.loads((out / "runs" / f"run_id={run_id}" / "report.json").read_text())
+    local = {name: uri.removeprefix("file:") for name, uri in report["outputs"].items()}
     counts, weights = report["counts"], report["weights"]
     print(f"\nRun {run_id}: {counts['listed']} images listed, {counts['in_pca']} in the PCA snapshot, "
           f"{counts['rejected']} rejected")  # fmt: skip
@@ -90,11 +103,13 @@ def print_account(out: Path, run_id: str) -> None:
     target = report["variance_target"]
     goal = f"to reach {target:.0%} explained variance" if target else "(fixed k)"
     print(f"  PCA: k = {report['k']} {goal}; cumulative {report['cumulative_variance'][-1]:.2%}")
-    print(f"  stages (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in report["timings"].items()))
-    rejects = pq.read_table(report["outputs"]["rejects"]).to_pylist()
+    print(
+        "  stages (s): " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in report["timings"].items())
+    )
+    rejects = pq.read_table(local["rejects"]).to_pylist()
     for row in rejects:
         print(f"  rejected {row['path']}: {row['reason']}")
-    labels = Counter(pq.read_table(report["outputs"]["pca"], columns=["label"]).column("label").to_pylist())
+    labels = Counter(pq.read_table(local["pca"], columns=["label"]).column("label").to_pylist())
     print("  images per label: " + ", ".join(f"{label} {count}" for label, count in sorted(labels.items())))
-    print(f"  scree plot: {report['outputs']['scree']}")
+    print(f"  scree plot: {local['scree']}")
     print(f"  outputs under {out}: features/, pca/run_id={run_id}/, rejects/run_id={run_id}/, runs/, models/")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 FEATURIZE = REPO / "spark" / "featurize.py"
@@ -24,7 +26,9 @@ def local_conf(cores: int) -> dict[str, str]:
     }
 
 
-def submit_command(script: Path, args: list[str], cores: int, conf: dict[str, str] | None = None) -> list[str]:
+def submit_command(
+    script: Path, args: list[str], cores: int, conf: dict[str, str] | None = None
+) -> list[str]:
     settings = {**local_conf(cores), **(conf or {})}
     command = [str(spark_submit())]
     for key, value in settings.items():
@@ -37,3 +41,12 @@ def environment() -> dict[str, str]:
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
+
+
+def last_json_line(stdout: str) -> dict[str, Any]:
+    """The job's closing JSON line; spark-submit relays the driver's log on the same stdout."""
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith("{"):
+            parsed: dict[str, Any] = json.loads(line)
+            return parsed
+    raise ValueError("the job printed no JSON result line")

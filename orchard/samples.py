@@ -37,7 +37,13 @@ def fruit_image(label: str, rng: random.Random, size: int = 100) -> Image.Image:
     draw = ImageDraw.Draw(image)
     color = tuple(max(0, min(255, c + rng.randint(-25, 25))) for c in base)
     cx, cy = size / 2 + rng.uniform(-10, 10), size / 2 + rng.uniform(-10, 10)
-    half_w, half_h = {"round": (32, 32), "oval": (36, 26), "long": (44, 14), "small": (16, 16), "pear": (26, 34)}[shape]
+    half_w, half_h = {
+        "round": (32, 32),
+        "oval": (36, 26),
+        "long": (44, 14),
+        "small": (16, 16),
+        "pear": (26, 34),
+    }[shape]
     scale = rng.uniform(0.8, 1.15)
     box = (cx - half_w * scale, cy - half_h * scale, cx + half_w * scale, cy + half_h * scale)
     draw.ellipse(box, fill=color)
@@ -47,7 +53,9 @@ def fruit_image(label: str, rng: random.Random, size: int = 100) -> Image.Image:
     return image.rotate(rng.uniform(-30, 30), fillcolor=background).filter(ImageFilter.SMOOTH)
 
 
-def write_samples(root: Path, per_label: int, n_labels: int, seed: int = 7, corrupt: bool = True) -> list[Path]:
+def write_samples(
+    root: Path, per_label: int, n_labels: int, seed: int = 7, corrupt: bool = True
+) -> list[Path]:
     """Write `n_labels` x `per_label` JPEGs under root/<Label>/; returns the paths (corrupt one last)."""
     rng = random.Random(seed)
     written = []

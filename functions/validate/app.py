@@ -193,42 +193,49 @@ def report_problems(report: Mapping[str, Any], run_id: str) -> list[str]:
     return problems
 
 
+def check_pca(files: RunFiles, counts: Mapping[str, Any], k: Any) -> tuple[set[str], list[str]]:
+    """Problems of the run's pca files, and the accepted paths (empty when unreadable)."""
+    pca, problems = files.table("pca")
+    if pca is None:
+        return set(), [*problems, "pca: no part files"]
+    if pca.num_rows != counts.get("in_pca"):
+        problems.append(f"pca has {pca.num_rows} rows, report in_pca={counts.get('in_pca')}")
+    schema = schema_problems("pca", pca.schema, PCA_COLUMNS)
+    if schema:
+        return set(), problems + schema
+    if isinstance(k, int):
+        problems += pca_problems(pca, k)
+    return set(pca.column("path").to_pylist()), problems
+
+
+def check_rejects(files: RunFiles, counts: Mapping[str, Any], accepted: set[str]) -> list[str]:
+    # An all-accepted run may leave the rejects folder with only _SUCCESS (or, for some writers, nothing).
+    rejects, problems = files.table("rejects", require_success=counts.get("rejected", 0) > 0)
+    rows = 0 if rejects is None else rejects.num_rows
+    if rows != counts.get("rejected"):
+        problems.append(f"rejects has {rows} rows, report rejected={counts.get('rejected')}")
+    if rejects is None:
+        return problems
+    schema = schema_problems("rejects", rejects.schema, REJECTS_COLUMNS)
+    if schema:
+        return problems + schema
+    duplicates = duplicate_count(rejects.column("path"))
+    if duplicates:
+        problems.append(f"rejects: {duplicates} duplicate path(s)")
+    both = accepted & set(rejects.column("path").to_pylist())
+    if both:
+        problems.append(f"{len(both)} path(s) both in pca and rejects, e.g. {sorted(both)[0]}")
+    return problems
+
+
 def validate_run(location: RunLocation, session: boto3.Session) -> dict[str, Any]:
     files = RunFiles(location, session)
     report = files.report()
-    problems = report_problems(report, location.run_id)
     counts = report.get("counts", {})
-    k = report.get("k")
-
-    pca, layout = files.table("pca")
-    problems += layout
-    if pca is None:
-        problems.append("pca: no part files")
-    else:
-        pca_schema = schema_problems("pca", pca.schema, PCA_COLUMNS)
-        problems += pca_schema
-        if pca.num_rows != counts.get("in_pca"):
-            problems.append(f"pca has {pca.num_rows} rows, report in_pca={counts.get('in_pca')}")
-        if not pca_schema and isinstance(k, int):
-            problems += pca_problems(pca, k)
-
-    # An all-accepted run may leave the rejects folder with only _SUCCESS (or, for some writers, nothing).
-    rejects, layout = files.table("rejects", require_success=counts.get("rejected", 0) > 0)
-    problems += layout
-    rejected_rows = 0 if rejects is None else rejects.num_rows
-    if rejected_rows != counts.get("rejected"):
-        problems.append(f"rejects has {rejected_rows} rows, report rejected={counts.get('rejected')}")
-    rejects_schema = [] if rejects is None else schema_problems("rejects", rejects.schema, REJECTS_COLUMNS)
-    problems += rejects_schema
-    if rejects is not None and not rejects_schema:
-        duplicates = duplicate_count(rejects.column("path"))
-        if duplicates:
-            problems.append(f"rejects: {duplicates} duplicate path(s)")
-        accepted = set() if pca is None or pca_schema else set(pca.column("path").to_pylist())
-        both = accepted & set(rejects.column("path").to_pylist())
-        if both:
-            problems.append(f"{len(both)} path(s) both in pca and rejects, e.g. {sorted(both)[0]}")
-
+    problems = report_problems(report, location.run_id)
+    accepted, pca_problems_found = check_pca(files, counts, report.get("k"))
+    problems += pca_problems_found
+    problems += check_rejects(files, counts, accepted)
     # Features are an append-only cache: this run's folder holds only what it featurized (possibly nothing).
     features, layout = files.table("features", require_success=False)
     problems += layout
@@ -240,7 +247,7 @@ def validate_run(location: RunLocation, session: boto3.Session) -> dict[str, Any
     return {
         "valid": True,
         "run_id": location.run_id,
-        "k": k,
+        "k": report["k"],
         "listed": counts["listed"],
         "in_pca": counts["in_pca"],
         "rejected": counts["rejected"],

@@ -1,6 +1,6 @@
 """The network alone: Orchard's runtime on pre-decoded batches in one process, all cores (the ceiling).
 
-    python -m orchard.bench.ceiling ARTIFACT IMAGES_DIR IMAGE_SIZE THREADS
+python -m orchard.bench.ceiling ARTIFACT IMAGES_DIR IMAGE_SIZE THREADS
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def main() -> None:
     started = time.perf_counter()
     network(batch)
     seconds = time.perf_counter() - started
-    print(json.dumps({"img_s": len(batch) / seconds, "images": len(batch), "threads": threads, "batch": BATCH}))
+    print(
+        json.dumps({"img_s": len(batch) / seconds, "images": len(batch), "threads": threads, "batch": BATCH})
+    )
 
 
 if __name__ == "__main__":

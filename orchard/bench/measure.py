@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orchard.bench.monitor import WorkerMemory
-from orchard.local_spark import FEATURIZE, environment, submit_command
+from orchard.local_spark import FEATURIZE, environment, last_json_line, submit_command
 from orchard.samples import fruit_image
 
 SEED_JOB = Path(__file__).with_name("seed_job.py")
@@ -22,14 +22,18 @@ VARIANCE = 0.95
 def _submit(script: Path, args: list[str], cores: int) -> dict[str, Any]:
     started = time.perf_counter()
     process = subprocess.Popen(
-        submit_command(script, args, cores), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment(), text=True
+        submit_command(script, args, cores),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment(),
+        text=True,
     )
     with WorkerMemory(process.pid) as memory:
         stdout, stderr = process.communicate()
     if process.returncode != 0:
         sys.stderr.write(stderr[-5000:])
         raise RuntimeError(f"{script.name} failed with exit code {process.returncode}")
-    last = json.loads(stdout.strip().splitlines()[-1])
+    last = last_json_line(stdout)
     return {"wall_s": time.perf_counter() - started, "worker_peak_rss_mb": round(memory.peak_mb, 1), **last}
 
 
@@ -39,7 +43,9 @@ def seed(images: Path, out: Path, size: int, cores: int) -> dict[str, Any]:
     return {**run, "job_s": run["seconds"]}
 
 
-def orchard(images: Path, out: Path, size: int, cores: int, fresh: bool, run_id: str | None = None) -> dict[str, Any]:
+def orchard(
+    images: Path, out: Path, size: int, cores: int, fresh: bool, run_id: str | None = None
+) -> dict[str, Any]:
     if fresh:  # a first run: everything but the exported network (built once per model, like an image bake)
         for child in out.glob("*"):
             if child.name != "_artifacts":
@@ -47,7 +53,7 @@ def orchard(images: Path, out: Path, size: int, cores: int, fresh: bool, run_id:
     run_id = run_id or f"bench-{time.time_ns()}"
     args = ["--input", str(images), "--output", str(out), "--run-id", run_id, "--weights", "random"]
     run = _submit(FEATURIZE, [*args, "--image-size", str(size), "--variance", str(VARIANCE)], cores)
-    report = json.loads(Path(run["report"]).read_text())
+    report = json.loads(Path(run["report"].removeprefix("file:")).read_text())
     return {**run, "job_s": report["timings"]["total"], "report": report}
 
 
@@ -70,7 +76,15 @@ def add_images(images: Path, count: int) -> Path:
 
 def ceiling(images: Path, out: Path, size: int, cores: int) -> dict[str, Any]:
     artifact = next(out.glob(f"_artifacts/*{size}px*.tflite"))
-    command = [sys.executable, "-m", "orchard.bench.ceiling", str(artifact), str(images), str(size), str(cores)]
+    command = [
+        sys.executable,
+        "-m",
+        "orchard.bench.ceiling",
+        str(artifact),
+        str(images),
+        str(size),
+        str(cores),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=True, env=environment())
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
@@ -122,8 +136,15 @@ def summarize(
 
 
 def pca_only(rows: int, cores: int, workdir: Path) -> dict[str, Any]:
-    command = [sys.executable, "-m", "orchard.bench.pca_only", str(rows), str(cores), str(workdir / "pca-only")]
-    result = subprocess.run(command, capture_output=True, text=True, env=environment())
+    command = [
+        sys.executable,
+        "-m",
+        "orchard.bench.pca_only",
+        str(rows),
+        str(cores),
+        str(workdir / "pca-only"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment(), check=False)
     if result.returncode != 0:
         sys.stderr.write(result.stderr[-5000:])
         raise RuntimeError("pca-only benchmark failed")

@@ -1,6 +1,6 @@
 """Scale + PCA alone on N synthetic 1280-d rows (written to Parquet first, untimed), local Spark.
 
-    python -m orchard.bench.pca_only N CORES WORKDIR
+python -m orchard.bench.pca_only N CORES WORKDIR
 """
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+from pyspark import RDD
 from pyspark.sql import SparkSession
 
 from orchard.local_spark import local_conf
@@ -26,18 +28,22 @@ def synthetic(spark: SparkSession, rows: int, path: Path) -> None:
     """Rows with a low-rank structure plus noise, generated per partition from a fixed seed."""
     partitions = max(1, rows // ROWS_PER_PARTITION)
 
-    def generate(index: int, _rows: object) -> object:
+    def generate(index: int, _rows: Iterable[int]) -> Iterator[tuple[str, str, list[float]]]:
         rng = np.random.default_rng(1000 + index)
         basis = np.random.default_rng(7).normal(size=(RANK, FEATURE_DIM))
         count = rows // partitions + (1 if index < rows % partitions else 0)
-        x = np.abs(rng.normal(size=(count, RANK)) @ basis * 0.05 + rng.normal(0.4, 0.05, size=(count, FEATURE_DIM)))
+        x = np.abs(
+            rng.normal(size=(count, RANK)) @ basis * 0.05 + rng.normal(0.4, 0.05, size=(count, FEATURE_DIM))
+        )
         for i, row in enumerate(x.astype(np.float32)):
             yield (f"synthetic/{index}/{i}.jpg", f"L{i % 24}", row.tolist())
 
-    rdd = spark.sparkContext.parallelize(range(partitions), partitions).mapPartitionsWithIndex(generate)
-    spark.createDataFrame(rdd, "path string, label string, features array<float>").write.mode("overwrite").parquet(
-        str(path)
-    )
+    rdd: RDD[tuple[str, str, list[float]]] = spark.sparkContext.parallelize(
+        range(partitions), partitions
+    ).mapPartitionsWithIndex(generate)
+    spark.createDataFrame(rdd, "path string, label string, features array<float>").write.mode(
+        "overwrite"
+    ).parquet(str(path))
 
 
 def main() -> None:

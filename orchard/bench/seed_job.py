@@ -32,7 +32,7 @@ def main() -> None:
     spark.sparkContext.setLogLevel("ERROR")
     started = time.perf_counter()
 
-    def model_fn():  # type: ignore[no-untyped-def]
+    def model_fn():
         from tensorflow.keras.applications import MobileNetV2
 
         return MobileNetV2(weights=None, include_top=False, pooling="avg", input_shape=(size, size, 3))
@@ -44,26 +44,31 @@ def main() -> None:
         image = Image.open(io.BytesIO(content)).convert("RGB").resize([size, size])
         return preprocess_input(np.asarray(image, dtype=np.float32))
 
-    @pandas_udf("array<float>", PandasUDFType.SCALAR_ITER)  # type: ignore[call-overload]
-    def featurize_udf(content_series_iter):  # type: ignore[no-untyped-def]
+    @pandas_udf("array<float>", PandasUDFType.SCALAR_ITER)
+    def featurize_udf(content_series_iter):
         model = model_fn()
         for content_series in content_series_iter:
             batch = np.stack(content_series.map(preprocess))
             predictions = model.predict(batch, verbose=0)
             yield pd.Series([p.astype(np.float32).tolist() for p in predictions])
 
-    images = spark.read.format("binaryFile").option("pathGlobFilter", "*.jpg").option(
-        "recursiveFileLookup", "true"
-    ).load(input_uri)
+    images = (
+        spark.read.format("binaryFile")
+        .option("pathGlobFilter", "*.jpg")
+        .option("recursiveFileLookup", "true")
+        .load(input_uri)
+    )
     features = images.select("path", array_to_vector(featurize_udf("content")).alias("features"))
-    scaled = StandardScaler(inputCol="features", outputCol="scaled", withMean=True, withStd=True).fit(
-        features
-    ).transform(features)
+    scaled = (
+        StandardScaler(inputCol="features", outputCol="scaled", withMean=True, withStd=True)
+        .fit(features)
+        .transform(features)
+    )
     probe = PCA(k=PCA_MAX_K, inputCol="scaled", outputCol="pca").fit(scaled)
     cumulative = np.cumsum(probe.explainedVariance.toArray())
-    k = int(min(np.searchsorted(cumulative, variance) + 1, PCA_MAX_K))
+    k = min(int(np.searchsorted(cumulative, variance)) + 1, PCA_MAX_K)
     model = PCA(k=k, inputCol="scaled", outputCol="pca").fit(scaled)
-    model.transform(scaled).select("path", vector_to_array("pca", "float32").alias("pca")).write.mode(
+    model.transform(scaled).select("path", vector_to_array(F.col("pca"), "float32").alias("pca")).write.mode(
         "overwrite"
     ).parquet(output_uri)
     rows = spark.read.parquet(output_uri).count()

@@ -51,10 +51,21 @@ def tensorflow_version() -> str:
 def describe_weights(spec: WeightsSpec, size: int) -> dict[str, Any]:
     if spec.kind == "random":
         versions = f"tf{tensorflow_version()}-keras{metadata.version('keras')}"
-        return {"kind": "random", "random": True, "seed": spec.seed, "id": f"random-seed{spec.seed}-{versions}"}
+        return {
+            "kind": "random",
+            "random": True,
+            "seed": spec.seed,
+            "id": f"random-seed{spec.seed}-{versions}",
+        }
     path = str(imagenet_weights_path(size)) if spec.kind == "imagenet" else str(spec.path)
     sha256 = file_sha256(path)
-    return {"kind": spec.kind, "random": False, "sha256": sha256, "path": path, "id": f"{spec.kind}-{sha256[:16]}"}
+    return {
+        "kind": spec.kind,
+        "random": False,
+        "sha256": sha256,
+        "path": path,
+        "id": f"{spec.kind}-{sha256[:16]}",
+    }
 
 
 def model_id_for(weights_id: str, size: int, runtime: str) -> str:

@@ -34,9 +34,7 @@ def decode_image(data: bytes | None, size: int) -> np.ndarray:
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
                 if width * height > MAX_IMAGE_PIXELS:
-                    raise DecodeError(
-                        f"image too large ({width}x{height} px > {MAX_IMAGE_PIXELS} px limit)"
-                    )
+                    raise DecodeError(f"image too large ({width}x{height} px > {MAX_IMAGE_PIXELS} px limit)")
                 image.draft("RGB", (size, size))  # JPEG: decode at reduced scale when much larger
                 rgb = _to_rgb(ImageOps.exif_transpose(image))
                 return np.asarray(rgb.resize((size, size), RESAMPLE), dtype=np.uint8)

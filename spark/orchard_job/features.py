@@ -9,7 +9,7 @@ path; only content never featurized with this model reaches the network.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,7 +57,9 @@ def read_index(cache: DataFrame | None) -> CacheIndex:
     if cache is None:
         return CacheIndex({}, set())
     rows = cache.select(*KEY, "content_sha256").collect()
-    return CacheIndex({(r.path, r.size, r.modified_us): r.content_sha256 for r in rows}, {r.content_sha256 for r in rows})
+    return CacheIndex(
+        {(r.path, r.size, r.modified_us): r.content_sha256 for r in rows}, {r.content_sha256 for r in rows}
+    )
 
 
 def plan(images: list[Image], index: CacheIndex) -> Plan:
@@ -99,7 +101,7 @@ def featurize(loaded: DataFrame, artifact: ModelArtifact, batch_size: int) -> Da
     """Decode and run the network; rows that fail to decode carry `error` (the reject reason)."""
     size, runtime, file_name = artifact.image_size, artifact.runtime, artifact.file_name
 
-    def run_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def run_partition(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
         context = TaskContext.get()
         threads = max(1, int(context.cpus())) if context else 1
         artifact_path = ModelArtifact("", {}, size, runtime, file_name).worker_path()

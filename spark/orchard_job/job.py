@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from orchard_job import artifact as artifacts
@@ -73,19 +73,21 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     log.info("featurized %d images (%.1f img/s), reused %d, %d failed to decode",
              update.featurized, rate, update.reused, len(update.rejects))  # fmt: skip
     rejects = listing.rejects + update.rejects
-    spark.createDataFrame([(r.path, r.label, r.reason) for r in rejects], REJECTS_SCHEMA).coalesce(1).write.mode(
-        "overwrite"
-    ).parquet(outputs["rejects"])
+    spark.createDataFrame([(r.path, r.label, r.reason) for r in rejects], REJECTS_SCHEMA).coalesce(
+        1
+    ).write.mode("overwrite").parquet(outputs["rejects"])
 
     rejected_paths = {r.path for r in update.rejects}
     in_pca = [image for image in listing.images if image.path not in rejected_paths]
-    current = feats.current_features(spark, in_pca, feats.cached_rows(spark, outputs["features"], model.model_id))
+    current = feats.current_features(
+        spark, in_pca, feats.cached_rows(spark, outputs["features"], model.model_id)
+    )
     with stages.stage("pca_fit"):
         fitted = pca.fit(current, config.variance, config.k)
     log.info("PCA on %d images: k = %d explains %.2f%% of the variance",
              fitted.n_rows, fitted.k, 100 * fitted.explained_variance.sum())  # fmt: skip
     with stages.stage("pca_project"):
-        pca.project(current, fitted).write.mode("overwrite").parquet(outputs["pca"])  # type: ignore[arg-type]
+        pca.project(current, fitted).write.mode("overwrite").parquet(outputs["pca"])
 
     counts = Counts(listing.listed, update.featurized, update.reused, len(rejects), fitted.n_rows)
     counts.check()
@@ -96,7 +98,11 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
 
 
 def update_features(
-    spark: SparkSession, config: JobConfig, model: artifacts.ModelArtifact, images: list[Image], features_uri: str
+    spark: SparkSession,
+    config: JobConfig,
+    model: artifacts.ModelArtifact,
+    images: list[Image],
+    features_uri: str,
 ) -> FeatureUpdate:
     """Append what this run featurized or re-keyed to features/run_id=<id>/; the UDF runs once per image."""
     cache = feats.cached_rows(spark, features_uri, model.model_id)
@@ -105,9 +111,13 @@ def update_features(
     cores = spark.sparkContext.defaultParallelism
     rekeyed: list[tuple[Image, str]] = []
     fresh = plan.pending
-    if plan.pending and index.hashes:  # content featurized before under another key is re-keyed, not recomputed
+    if (
+        plan.pending and index.hashes
+    ):  # content featurized before under another key is re-keyed, not recomputed
         hashes = feats.content_hashes(spark, plan.pending, cores)
-        rekeyed = [(image, hashes[image.path]) for image in plan.pending if hashes[image.path] in index.hashes]
+        rekeyed = [
+            (image, hashes[image.path]) for image in plan.pending if hashes[image.path] in index.hashes
+        ]
         fresh = [image for image in plan.pending if hashes[image.path] not in index.hashes]
     if not fresh and not rekeyed:
         return FeatureUpdate(featurized=0, reused=len(plan.reused), rejects=[])
@@ -117,7 +127,7 @@ def update_features(
     featurized = feats.featurize(loaded, model, config.batch_size).persist(StorageLevel.MEMORY_AND_DISK)
     new_rows = featurized.filter(F.col("error").isNull()).drop("error")
     if rekeyed:
-        new_rows = new_rows.unionByName(feats.rekeyed_rows(spark, cache, rekeyed))  # type: ignore[arg-type]
+        new_rows = new_rows.unionByName(feats.rekeyed_rows(spark, cache, rekeyed))
     destination = storage.join(features_uri, f"run_id={config.run_id}")
     feats.to_cache_schema(new_rows, model).write.mode("overwrite").parquet(destination)
     failed = featurized.filter(F.col("error").isNotNull()).select("path", "label", "error").collect()

@@ -8,7 +8,7 @@ features read once per pass and never recomputed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +49,7 @@ def vectors(batch: pa.RecordBatch, column: str, dim: int = FEATURE_DIM) -> np.nd
     return values.reshape(len(lists), dim).astype(np.float32, copy=False)
 
 
-def _partial_sums(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _partial_sums(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
     count, total, gram = 0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM))
     for batch in batches:
         x = vectors(batch, "features")
@@ -73,7 +73,9 @@ def fit(features: DataFrame | None, variance: float, k: int | None) -> PcaModel:
     return fit_from_sums(count, total, gram, variance, k)
 
 
-def fit_from_sums(count: int, total: np.ndarray, gram: np.ndarray, variance: float, k: int | None) -> PcaModel:
+def fit_from_sums(
+    count: int, total: np.ndarray, gram: np.ndarray, variance: float, k: int | None
+) -> PcaModel:
     if count < 2:
         raise PcaError(f"PCA needs at least 2 decodable images, found {count}")
     mean = total / count
@@ -106,7 +108,7 @@ def project(features: DataFrame, model: PcaModel) -> DataFrame:
     """path, label, pca array<float> (k values) for every row of `features`."""
     mean, std, components = model.mean, model.std, model.components
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
         fitted = PcaModel(mean, std, components, np.empty(0), np.empty(0), 0)
         for batch in batches:
             scores = fitted.transform(vectors(batch, "features").astype(np.float64)).astype(np.float32)
@@ -116,4 +118,6 @@ def project(features: DataFrame, model: PcaModel) -> DataFrame:
                 [batch.column("path"), batch.column("label"), pca], names=["path", "label", "pca"]
             )
 
-    return features.select("path", "label", "features").mapInArrow(run, "path string, label string, pca array<float>")
+    return features.select("path", "label", "features").mapInArrow(
+        run, "path string, label string, pca array<float>"
+    )

@@ -85,7 +85,9 @@ def scree_png(model: PcaModel, variance_target: float | None) -> bytes:
     cumulative = np.cumsum(model.all_explained_variance)
     shown = min(len(cumulative), max(2 * model.k, 50))
     figure, axis = plt.subplots(figsize=(7, 4), dpi=100)
-    axis.plot(np.arange(1, shown + 1), cumulative[:shown], color="tab:green", label="cumulative explained variance")
+    axis.plot(
+        np.arange(1, shown + 1), cumulative[:shown], color="tab:green", label="cumulative explained variance"
+    )
     axis.axvline(model.k, color="tab:red", linestyle="--", label=f"k = {model.k}")
     if variance_target is not None:
         axis.axhline(variance_target, color="grey", linestyle=":", label=f"target {variance_target:.0%}")

@@ -1,8 +1,9 @@
 """Worker side of the network: load the exported artifact once per Python worker process and run batches.
 
 The default runtime is LiteRT (TFLite with XNNPACK) running the flatbuffer exported from the Keras model;
-`tf` runs the Keras model itself through a tf.function, for comparison. Spark reuses Python workers across tasks (spark.python.worker.reuse), so the module-level cache means one
-model build per worker process, not per task or batch.
+`tf` runs the Keras model itself through a tf.function, for comparison. Spark reuses Python workers across
+tasks (spark.python.worker.reuse), so the module-level cache means one model build per worker process, not
+per task or batch.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Small-file I/O through Hadoop's FileSystem, so the driver reads and writes s3:// (EMRFS) and file:// alike."""
+"""Small-file I/O through Hadoop's FileSystem: the driver reads and writes s3:// (EMRFS) and file:// alike."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def qualify(spark: SparkSession, uri: str) -> str:
 
 
 def normalize(uri: str) -> str:
-    """The form Spark gives a file's path, without a JVM call: s3://b/k stays, local paths become file:/abs."""
+    """Spark's form of a file's path, without a JVM call: s3://b/k stays, local paths become file:/abs."""
     if uri.startswith("file://"):
         return "file:/" + uri[len("file://") :].lstrip("/")
     if "://" in uri or uri.startswith("file:/"):
@@ -53,4 +53,4 @@ def join(root: str, *parts: str) -> str:
 def _fs_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)  # type: ignore[union-attr]
-    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path  # type: ignore[union-attr]
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path

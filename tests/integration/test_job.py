@@ -20,12 +20,17 @@ SIZE = "96"
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory, spark) -> Path:  # type: ignore[no-untyped-def]
+def artifacts(tmp_path_factory: pytest.TempPathFactory, spark) -> Path:
     """Export the 96 px random network once; each test's output starts with a copy of it."""
     images = tmp_path_factory.mktemp("warm-images")
     write_samples(images, per_label=2, n_labels=2, corrupt=False)
     out = tmp_path_factory.mktemp("warm-out")
-    run(spark, parse_args(["--input", str(images), "--output", str(out), "--weights", "random", "--image-size", SIZE]))
+    run(
+        spark,
+        parse_args(
+            ["--input", str(images), "--output", str(out), "--weights", "random", "--image-size", SIZE]
+        ),
+    )
     return out / "_artifacts"
 
 
@@ -39,7 +44,7 @@ def dataset(tmp_path: Path, artifacts: Path) -> tuple[Path, Path]:
     return images, out
 
 
-def job(spark, images: Path, out: Path, run_id: str, *extra: str) -> dict:  # type: ignore[no-untyped-def]
+def job(spark, images: Path, out: Path, run_id: str, *extra: str) -> dict:
     args = ["--input", str(images), "--output", str(out), "--run-id", run_id, "--weights", "random"]
     return run(spark, parse_args([*args, "--image-size", SIZE, *extra]))
 
@@ -48,14 +53,23 @@ def table(path: Path) -> dict[str, list]:
     return pq.read_table(path).to_pydict()
 
 
-def test_first_run_outputs(spark, dataset: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+def test_first_run_outputs(spark, dataset: tuple[Path, Path]) -> None:
     images, out = dataset
     report = job(spark, images, out, "r1", "--variance", "0.9")
     counts = report["counts"]
-    assert counts == {"listed": 20, "featurized_this_run": 18, "reused_from_cache": 0, "rejected": 2, "in_pca": 18}
+    assert counts == {
+        "listed": 20,
+        "featurized_this_run": 18,
+        "reused_from_cache": 0,
+        "rejected": 2,
+        "in_pca": 18,
+    }
 
     pca = pq.read_table(out / "pca" / "run_id=r1")
-    assert str(pca.schema.remove_metadata()) == "path: string\nlabel: string\npca: list<element: float>\n  child 0, element: float"
+    assert (
+        str(pca.schema.remove_metadata())
+        == "path: string\nlabel: string\npca: list<element: float>\n  child 0, element: float"
+    )
     rows = pca.to_pydict()
     assert sorted(set(rows["label"])) == ["Apple Red", "Banana", "Lemon"]
     assert {len(vector) for vector in rows["pca"]} == {report["k"]}
@@ -78,7 +92,7 @@ def test_first_run_outputs(spark, dataset: tuple[Path, Path]) -> None:  # type: 
     assert (out / "runs" / "run_id=r1" / "scree.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_saved_model_reproduces_the_published_projection(spark, dataset: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+def test_saved_model_reproduces_the_published_projection(spark, dataset: tuple[Path, Path]) -> None:
     images, out = dataset
     job(spark, images, out, "r1", "--k", "4")
     model = json.loads((out / "models" / "run_id=r1" / "model.json").read_text())
@@ -93,7 +107,7 @@ def test_saved_model_reproduces_the_published_projection(spark, dataset: tuple[P
     assert model["k"] == 4 and model["image_size"] == 96
 
 
-def test_rerun_featurizes_only_new_or_changed_images(spark, dataset: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+def test_rerun_featurizes_only_new_or_changed_images(spark, dataset: tuple[Path, Path]) -> None:
     images, out = dataset
     job(spark, images, out, "r1")
     rng = random.Random(11)
@@ -106,7 +120,11 @@ def test_rerun_featurizes_only_new_or_changed_images(spark, dataset: tuple[Path,
 
     report = job(spark, images, out, "r2")
     assert report["counts"] == {
-        "listed": 21, "featurized_this_run": 2, "reused_from_cache": 17, "rejected": 2, "in_pca": 19,
+        "listed": 21,
+        "featurized_this_run": 2,
+        "reused_from_cache": 17,
+        "rejected": 2,
+        "in_pca": 19,
     }  # fmt: skip  (+1 new, +1 copy re-keyed by content, 1 overwritten and re-featurized, 1 deleted)
     new_rows = table(out / "features" / "run_id=r2")
     assert sorted(Path(p).name for p in new_rows["path"]) == ["0001_100.jpg", "copy_of_0000.jpg", "new_1.jpg"]
@@ -118,7 +136,7 @@ def test_rerun_featurizes_only_new_or_changed_images(spark, dataset: tuple[Path,
     assert unchanged["counts"]["featurized_this_run"] == 0 and unchanged["counts"]["in_pca"] == 19
 
 
-def test_manifest_entries_join_the_listing(spark, dataset: tuple[Path, Path], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_manifest_entries_join_the_listing(spark, dataset: tuple[Path, Path], tmp_path: Path) -> None:
     images, out = dataset
     elsewhere = tmp_path / "elsewhere" / "Kiwi"
     elsewhere.mkdir(parents=True)
@@ -131,11 +149,14 @@ def test_manifest_entries_join_the_listing(spark, dataset: tuple[Path, Path], tm
     report = job(spark, images, out, "m1", "--manifest", str(manifest))
     assert report["counts"]["listed"] == 22 and report["counts"]["rejected"] == 3
     rejects = table(out / "rejects" / "run_id=m1")
-    assert any(p.endswith("gone.jpg") and r.startswith("missing") for p, r in zip(rejects["path"], rejects["reason"], strict=True))
+    assert any(
+        p.endswith("gone.jpg") and r.startswith("missing")
+        for p, r in zip(rejects["path"], rejects["reason"], strict=True)
+    )
     assert any(p.endswith("Kiwi/k 1+ü.jpg") for p in table(out / "pca" / "run_id=m1")["path"])
 
 
-def test_tf_runtime_agrees_with_litert(spark, dataset: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+def test_tf_runtime_agrees_with_litert(spark, dataset: tuple[Path, Path]) -> None:
     images, out = dataset
     job(spark, images, out, "lite")
     job(spark, images, out, "keras", "--runtime", "tf")

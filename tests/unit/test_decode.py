@@ -1,4 +1,4 @@
-"""Decoding: every Pillow mode becomes RGB of the requested size; bad files raise DecodeError with a reason."""
+"""Decoding: every Pillow mode becomes RGB of the requested size; bad files raise DecodeError with reasons."""
 
 from __future__ import annotations
 

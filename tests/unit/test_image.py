@@ -16,7 +16,9 @@ def test_base_image_is_the_emr_serverless_release_matching_pyspark() -> None:
     release = re.search(r"^ARG RELEASE=(\S+)$", DOCKERFILE, re.M)
     assert release, "the EMR release is a build argument"
     assert re.search(r"^FROM public\.ecr\.aws/emr-serverless/spark/\$\{RELEASE\}:latest$", DOCKERFILE, re.M)
-    pins = dict(d.split("==") for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+    pins = dict(
+        d.split("==") for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
     assert EMR_SPARK[release.group(1)] == pins["pyspark"]
 
 

@@ -29,9 +29,9 @@ def keras_model() -> object:
 
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
-    from orchard.samples import fruit_image, labels
-
     import random
+
+    from orchard.samples import fruit_image, labels
 
     rng = random.Random(3)
     pictures = [fruit_image(label, rng).resize((SIZE, SIZE)) for label in labels(8) for _ in range(3)]
@@ -69,7 +69,9 @@ def test_litert_agrees_with_keras(keras_model: object, images: np.ndarray, tmp_p
     np.testing.assert_allclose(converted, reference, atol=1e-3)
 
 
-def test_tf_runtime_runs_the_saved_keras_model(keras_model: object, images: np.ndarray, tmp_path: Path) -> None:
+def test_tf_runtime_runs_the_saved_keras_model(
+    keras_model: object, images: np.ndarray, tmp_path: Path
+) -> None:
     path = tmp_path / "model.keras"
     keras_model.save(path)  # type: ignore[attr-defined]
     features = runtime.get_featurizer(str(path), "tf", threads=2, batch_size=16)(images)
@@ -90,7 +92,9 @@ def test_unreadable_weights_file_fails_clearly(tmp_path: Path) -> None:
         build_keras_model(SIZE, WeightsSpec.parse(str(path)))
 
 
-def test_missing_imagenet_weights_name_the_alternatives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_imagenet_weights_name_the_alternatives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ORCHARD_IMAGENET_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     with pytest.raises(WeightsError, match="--weights random") as error:
@@ -98,7 +102,9 @@ def test_missing_imagenet_weights_name_the_alternatives(tmp_path: Path, monkeypa
     assert "--weights PATH" in str(error.value)
 
 
-def test_imagenet_weights_are_found_in_the_baked_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_imagenet_weights_are_found_in_the_baked_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     baked = tmp_path / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5"
     baked.write_bytes(b"weights")
     monkeypatch.setenv("ORCHARD_IMAGENET_WEIGHTS_DIR", str(tmp_path))

@@ -51,7 +51,7 @@ def test_explained_variance_and_k_match_numpy() -> None:
 
 def test_projections_equal_numpy_up_to_sign() -> None:
     x = structured(600)
-    _, k, scores = reference(x, 0.9)
+    _, _, scores = reference(x, 0.9)
     assert_equal_up_to_sign(fit_numpy(x, 0.9).transform(x.astype(np.float64)), scores)
 
 
@@ -79,7 +79,7 @@ def test_fewer_than_two_images_is_a_clear_error(rows: int) -> None:
         pca.fit_from_sums(rows, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM)), 0.9, None)
 
 
-def test_distributed_fit_and_projection_equal_numpy(spark) -> None:  # type: ignore[no-untyped-def]
+def test_distributed_fit_and_projection_equal_numpy(spark) -> None:
     x = structured(700, seed=4)
     rows = [(f"s3://b/images/L{i % 3}/{i}.jpg", f"L{i % 3}", row.tolist()) for i, row in enumerate(x)]
     frame = spark.createDataFrame(rows, "path string, label string, features array<float>").repartition(3)

@@ -1,56 +1,15 @@
-"""Shared fixtures for the AWS application's tests: moto-backed AWS, event fixtures, and real run outputs."""
+"""Fixtures for the AWS application's tests: moto-backed AWS, event fixtures, and real run outputs."""
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from aws_support import BUCKET, DATABASE, REGION, REPO, LambdaContext, RunOutputs, parquet_bytes, sample_run
 from moto import mock_aws
-
-REPO = Path(__file__).resolve().parents[3]
-# The handlers live in functions/<name>/app.py (SAM layout); import them as functions.<name>.app.
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-REGION = "us-east-1"
-BUCKET = "orchard-123456789012-us-east-1"
-RESULTS = f"s3://{BUCKET}/results"
-DATABASE = "orchard"
-
-PCA_SCHEMA = pa.schema([("path", pa.string()), ("label", pa.string()), ("pca", pa.list_(pa.float32()))])
-REJECTS_SCHEMA = pa.schema([("path", pa.string()), ("label", pa.string()), ("reason", pa.string())])
-FEATURES_SCHEMA = pa.schema(
-    [
-        ("path", pa.string()),
-        ("label", pa.string()),
-        ("features", pa.list_(pa.float32())),
-        ("content_sha256", pa.string()),
-        ("size", pa.int64()),
-        ("modified", pa.timestamp("us", tz="UTC")),
-        ("model_id", pa.string()),
-        ("weights_id", pa.string()),
-        ("image_size", pa.int32()),
-        ("runtime", pa.string()),
-    ]
-)
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "orchard-test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:orchard-test"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
 
 
 @pytest.fixture
@@ -84,77 +43,10 @@ def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
         yield aws
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
-
-
-@dataclass
-class RunOutputs:
-    """A run's outputs as the Spark job writes them (Hive-style run_id folders, _SUCCESS, part files)."""
-
-    run_id: str
-    pca: pa.Table
-    rejects: pa.Table
-    features: pa.Table
-    report: dict[str, Any]
-
-
-def sample_run(run_id: str, images: int = 4, rejected: int = 1, k: int = 3) -> RunOutputs:
-    accepted = images - rejected
-    paths = [f"s3://{BUCKET}/images/Label{i % 2}/img {i}.jpg" for i in range(images)]
-    labels = [f"Label{i % 2}" for i in range(images)]
-    pca = pa.table(
-        {
-            "path": paths[:accepted],
-            "label": labels[:accepted],
-            "pca": [[float(i + j) / 10 for j in range(k)] for i in range(accepted)],
-        },
-        schema=PCA_SCHEMA,
-    )
-    rejects = pa.table(
-        {"path": paths[accepted:], "label": labels[accepted:], "reason": ["decode_error"] * rejected},
-        schema=REJECTS_SCHEMA,
-    )
-    features = pa.table(
-        {
-            "path": paths[:accepted],
-            "label": labels[:accepted],
-            "features": [[0.5] * 1280 for _ in range(accepted)],
-            "content_sha256": ["0" * 64] * accepted,
-            "size": [1000] * accepted,
-            "modified": [datetime(2025, 3, 14, tzinfo=UTC)] * accepted,
-            "model_id": ["mobilenet_v2_1.0_224"] * accepted,
-            "weights_id": ["imagenet"] * accepted,
-            "image_size": [224] * accepted,
-            "runtime": ["tflite"] * accepted,
-        },
-        schema=FEATURES_SCHEMA,
-    )
-    ratios = [0.6, 0.25, 0.12, 0.02][:k]
-    report = {
-        "run_id": run_id,
-        "status": "succeeded",
-        "counts": {
-            "listed": images,
-            "featurized_this_run": accepted,
-            "reused_from_cache": 0,
-            "rejected": rejected,
-            "in_pca": accepted,
-        },
-        "k": k,
-        "variance_target": 0.95,
-        "explained_variance": ratios,
-        "cumulative_variance": [sum(ratios[: i + 1]) for i in range(k)],
-        "weights": {"kind": "imagenet", "id": "imagenet", "sha256": "ab" * 32, "random": False},
-        "image_size": 224,
-        "runtime": "tflite",
-        "timings": {"total": 12.5},
-        "versions": {"spark": "3.5.5", "tensorflow": "2.19.1", "python": "3.11"},
-        "outputs": {"pca": f"{RESULTS}/pca/run_id={run_id}/"},
-    }
-    return RunOutputs(run_id, pca, rejects, features, report)
+@pytest.fixture
+def make_run() -> Callable[..., RunOutputs]:
+    """sample_run(run_id, images=4, rejected=1, k=3): outputs to edit before write_run."""
+    return sample_run
 
 
 @pytest.fixture
@@ -176,9 +68,3 @@ def write_run(session: boto3.Session) -> Callable[[RunOutputs], None]:
         )
 
     return write
-
-
-@pytest.fixture
-def make_run() -> Callable[..., RunOutputs]:
-    """sample_run(run_id, images=4, rejected=1, k=3): outputs to edit before write_run."""
-    return sample_run

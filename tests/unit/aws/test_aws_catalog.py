@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import BUCKET, DATABASE, RESULTS
+from aws_support import BUCKET, DATABASE, RESULTS
 
 from functions.catalog import app as catalog
 from functions.validate import app as validate

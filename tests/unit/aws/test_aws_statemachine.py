@@ -15,10 +15,9 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import REGION, REPO
+from aws_support import BUCKET, REGION, REPO
 from moto import mock_aws
 
-BUCKET = "orchard-123456789012-us-east-1"
 SUBSTITUTIONS = {
     "BucketName": BUCKET,
     "ImagesPrefix": "images/",

@@ -9,9 +9,9 @@ from typing import Any
 
 import botocore.session
 import pytest
+from aws_support import REPO
 from botocore.validate import ParamValidator
 from cfnlint.api import ManualArgs, lint
-from conftest import REPO
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 from statelint.linter import Linter

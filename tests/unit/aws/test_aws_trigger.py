@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import BUCKET, REGION
+from aws_support import BUCKET, REGION
 
 from functions.trigger import app as trigger
 

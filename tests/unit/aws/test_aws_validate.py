@@ -6,7 +6,7 @@ import math
 
 import pyarrow as pa
 import pytest
-from conftest import BUCKET, PCA_SCHEMA, RESULTS
+from aws_support import BUCKET, PCA_SCHEMA, RESULTS
 
 from functions.validate import app as validate
 

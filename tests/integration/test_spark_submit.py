@@ -1,0 +1,56 @@
+"""The entry point as users and EMR run it: spark-submit spark/featurize.py, exit codes included."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from orchard.local_spark import FEATURIZE, environment, last_json_line, submit_command
+from orchard.samples import write_samples
+
+
+def submit(args: list[str]) -> subprocess.CompletedProcess[str]:
+    command = submit_command(FEATURIZE, args, cores=2, conf={"spark.ui.showConsoleProgress": "false"})
+    return subprocess.run(
+        command, capture_output=True, text=True, env=environment(), timeout=600, check=False
+    )
+
+
+@pytest.mark.slow
+def test_spark_submit_runs_the_job_and_reports(tmp_path: Path) -> None:
+    write_samples(tmp_path / "images", per_label=4, n_labels=2)
+    out = tmp_path / "out"
+    result = submit(["--input", str(tmp_path / "images"), "--output", f"file://{out}", "--run-id", "cli",
+                     "--weights", "random", "--image-size", "96", "--k", "3"])  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = last_json_line(result.stdout)
+    report = json.loads(Path(printed["report"].removeprefix("file:")).read_text())
+    assert report["counts"] == {
+        "listed": 9,
+        "featurized_this_run": 8,
+        "reused_from_cache": 0,
+        "rejected": 1,
+        "in_pca": 8,
+    }
+    assert "featurized 8 images" in result.stdout  # the driver's log, which spark-submit relays on stdout
+
+
+@pytest.mark.slow
+def test_missing_input_fails_with_exit_code_1(tmp_path: Path) -> None:
+    result = submit(
+        ["--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out"), "--weights", "random"]
+    )
+    assert result.returncode == 1
+    assert "Path does not exist" in result.stdout + result.stderr
+
+
+def test_bad_flags_exit_with_code_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(Path(environment()["PYSPARK_PYTHON"])), str(FEATURIZE), "--output", str(tmp_path)],
+        capture_output=True, text=True, env=environment(), check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--input" in result.stderr
