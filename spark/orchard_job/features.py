@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,22 +107,28 @@ def featurize(loaded: DataFrame, artifact: ModelArtifact, batch_size: int) -> Da
         threads = max(1, int(context.cpus())) if context else 1
         artifact_path = ModelArtifact("", {}, size, runtime, file_name).worker_path()
         network = get_featurizer(artifact_path, runtime, threads, batch_size)
-        for batch in batches:
-            yield featurize_batch(batch, network, size)
+        with ThreadPoolExecutor(threads) as decoders:  # Pillow releases the GIL while decoding
+            for batch in batches:
+                yield featurize_batch(batch, network, size, decoders)
 
     return loaded.select(*KEY[:1], "label", *KEY[1:], "content").mapInArrow(run_partition, FEATURIZED_SCHEMA)
 
 
-def featurize_batch(batch: pa.RecordBatch, network: Featurizer, size: int) -> pa.RecordBatch:
+def _decode_or_reason(data: bytes | None, size: int) -> np.ndarray | str:
+    try:
+        return decode_image(data, size)
+    except DecodeError as e:
+        return str(e)
+
+
+def featurize_batch(
+    batch: pa.RecordBatch, network: Featurizer, size: int, decoders: ThreadPoolExecutor
+) -> pa.RecordBatch:
     contents = batch.column("content").to_pylist()
-    errors: list[str | None] = [None] * len(contents)
-    decoded, ok_rows = [], []
-    for row, data in enumerate(contents):
-        try:
-            decoded.append(decode_image(data, size))
-            ok_rows.append(row)
-        except DecodeError as e:
-            errors[row] = str(e)
+    results = list(decoders.map(lambda data: _decode_or_reason(data, size), contents))
+    errors = [result if isinstance(result, str) else None for result in results]
+    ok_rows = [row for row, result in enumerate(results) if not isinstance(result, str)]
+    decoded = [results[row] for row in ok_rows]
     vectors = network(np.stack(decoded)) if decoded else np.empty((0, FEATURE_DIM), np.float32)
     hashes = pa.array([hashlib.sha256(data or b"").hexdigest() for data in contents], pa.string())
     columns = [batch.column(name) for name in ("path", "label", "size", "modified_us")]

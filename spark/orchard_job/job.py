@@ -109,6 +109,7 @@ def update_features(
     index = feats.read_index(cache)
     plan = feats.plan(images, index)
     cores = spark.sparkContext.defaultParallelism
+    slots = max(1, cores // int(spark.conf.get("spark.task.cpus", "1")))  # featurize tasks running at once
     rekeyed: list[tuple[Image, str]] = []
     fresh = plan.pending
     if (
@@ -123,7 +124,7 @@ def update_features(
         return FeatureUpdate(featurized=0, reused=len(plan.reused), rejects=[])
     if fresh:
         artifacts.ship(spark, model, config.weights, config.output)
-    loaded = feats.load_contents(spark, fresh, 2 * cores)
+    loaded = feats.load_contents(spark, fresh, 2 * slots)
     featurized = feats.featurize(loaded, model, config.batch_size).persist(StorageLevel.MEMORY_AND_DISK)
     new_rows = featurized.filter(F.col("error").isNull()).drop("error")
     if rekeyed:
