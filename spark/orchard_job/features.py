@@ -27,12 +27,10 @@ from orchard_job.model import FEATURE_DIM
 from orchard_job.runtime import Featurizer, get_featurizer
 
 IMAGES_SCHEMA = "path string, label string, size long, modified_us long"
-FEATURIZED_SCHEMA = (
-    "path string, label string, size long, modified_us long, content_sha256 string, "
-    "features array<float>, error string"
-)
+COMPUTED_SCHEMA = "path string, content_sha256 string, features array<float>, error string"
 FEATURIZED_SCHEMA_COLUMNS = ["path", "label", "size", "modified_us", "content_sha256", "features", "error"]
 KEY = ["path", "size", "modified_us"]
+IMAGE_GLOB = "*.{[jJ][pP][gG],[jJ][pP][eE][gG],[pP][nN][gG]}"  # listing.IMAGE_PATTERN as a Hadoop glob
 
 
 @dataclass(frozen=True)
@@ -69,37 +67,60 @@ def plan(images: list[Image], index: CacheIndex) -> Plan:
 
 
 def images_frame(spark: SparkSession, images: list[Image]) -> DataFrame:
-    return spark.createDataFrame([(i.path, i.label, i.size, i.modified_us) for i in images], IMAGES_SCHEMA)
+    columns = {
+        "path": [i.path for i in images],
+        "label": [i.label for i in images],
+        "size": [i.size for i in images],
+        "modified_us": [i.modified_us for i in images],
+    }
+    return storage.local_frame(spark, columns, IMAGES_SCHEMA)
 
 
-def load_contents(spark: SparkSession, images: list[Image], partitions: int) -> DataFrame:
-    """The images with each file's bytes in `content`, spread round-robin over `partitions` tasks."""
-    rows = images_frame(spark, images)
+def load_contents(spark: SparkSession, images: list[Image], root: str | None = None) -> DataFrame:
+    """path, content for the images, split into tasks by bytes (spark.sql.files.openCostInBytes).
+
+    With `root`, one recursive scan of it (semi-joined to the images) replaces a file lookup per path:
+    cheaper when most of the root's images are wanted, as in a first run.
+    """
     if not images:
-        return rows.withColumn("content", F.lit(None).cast("binary"))
-    contents = spark.read.format("binaryFile").load([glob_escape(image.path) for image in images])
-    loaded = rows.join(contents.select("path", "content"), "path", "left")
-    return loaded.repartition(max(1, min(partitions, len(images))))
+        return spark.createDataFrame([], "path string, content binary")
+    if root is None:
+        files = spark.read.format("binaryFile").load([glob_escape(image.path) for image in images])
+        return files.select("path", "content")
+    files = (
+        spark.read.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", IMAGE_GLOB)
+        .load(glob_escape(root))
+    )
+    wanted = storage.local_frame(spark, {"path": [image.path for image in images]}, "path string")
+    return files.select("path", "content").join(F.broadcast(wanted), "path", "left_semi")
 
 
-def content_hashes(spark: SparkSession, images: list[Image], partitions: int) -> dict[str, str]:
-    loaded = load_contents(spark, images, partitions)
-    hashed = loaded.select("path", F.sha2(F.coalesce("content", F.lit(b"")), 256).alias("sha"))
+def content_hashes(spark: SparkSession, images: list[Image], root: str | None) -> dict[str, str]:
+    hashed = load_contents(spark, images, root).select("path", F.sha2("content", 256).alias("sha"))
     return {row.path: row.sha for row in hashed.collect()}
 
 
 def rekeyed_rows(spark: SparkSession, cache: DataFrame, rekeyed: list[tuple[Image, str]]) -> DataFrame:
     """Cached features of known content under the new (path, size, modified) keys."""
-    rows = spark.createDataFrame(
-        [(i.path, i.label, i.size, i.modified_us, sha) for i, sha in rekeyed],
-        IMAGES_SCHEMA + ", content_sha256 string",
+    rows = images_frame(spark, [image for image, _ in rekeyed]).join(
+        storage.local_frame(
+            spark,
+            {"path": [i.path for i, _ in rekeyed], "content_sha256": [sha for _, sha in rekeyed]},
+            "path string, content_sha256 string",
+        ),
+        "path",
     )
     by_hash = cache.select("content_sha256", "features").dropDuplicates(["content_sha256"])
     return rows.join(by_hash, "content_sha256").select(*FEATURIZED_SCHEMA_COLUMNS[:-1])
 
 
-def featurize(loaded: DataFrame, artifact: ModelArtifact, batch_size: int) -> DataFrame:
-    """Decode and run the network; rows that fail to decode carry `error` (the reject reason)."""
+def featurize(
+    spark: SparkSession, images: list[Image], artifact: ModelArtifact, batch_size: int, root: str | None
+) -> DataFrame:
+    """Decode and run the network on the images' bytes as the scan streams them (no shuffle of file bytes);
+    rows that fail to decode carry `error` (the reject reason). Labels and keys join back on the path."""
     size, runtime, file_name = artifact.image_size, artifact.runtime, artifact.file_name
 
     def run_partition(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
@@ -111,7 +132,9 @@ def featurize(loaded: DataFrame, artifact: ModelArtifact, batch_size: int) -> Da
             for batch in batches:
                 yield featurize_batch(batch, network, size, decoders)
 
-    return loaded.select(*KEY[:1], "label", *KEY[1:], "content").mapInArrow(run_partition, FEATURIZED_SCHEMA)
+    computed = load_contents(spark, images, root).mapInArrow(run_partition, COMPUTED_SCHEMA)
+    keys = F.broadcast(images_frame(spark, images))
+    return computed.join(keys, "path").select(*FEATURIZED_SCHEMA_COLUMNS)
 
 
 def _decode_or_reason(data: bytes | None, size: int) -> np.ndarray | str:
@@ -131,10 +154,10 @@ def featurize_batch(
     decoded = [results[row] for row in ok_rows]
     vectors = network(np.stack(decoded)) if decoded else np.empty((0, FEATURE_DIM), np.float32)
     hashes = pa.array([hashlib.sha256(data or b"").hexdigest() for data in contents], pa.string())
-    columns = [batch.column(name) for name in ("path", "label", "size", "modified_us")]
+    features = list_column(vectors, ok_rows, len(contents))
     return pa.RecordBatch.from_arrays(
-        [*columns, hashes, list_column(vectors, ok_rows, len(contents)), pa.array(errors, pa.string())],
-        names=FEATURIZED_SCHEMA_COLUMNS,
+        [batch.column("path"), hashes, features, pa.array(errors, pa.string())],
+        names=["path", "content_sha256", "features", "error"],
     )
 
 

@@ -23,6 +23,7 @@ from orchard_job.report import Counts, build_report, run_outputs, write_run_file
 log = logging.getLogger("orchard")
 
 SESSION_CONF = {
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
     # Image files are small: charge each a realistic open cost so splits follow cores, not ~32 files each.
     "spark.sql.files.openCostInBytes": str(64 * 1024),
     "spark.sql.execution.arrow.maxRecordsPerBatch": "256",
@@ -67,15 +68,19 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     log.info("listed %d images (%d rejected before decoding)", listing.listed, len(listing.rejects))
 
     model = artifacts.describe(config.weights, config.image_size, config.runtime)
-    with stages.stage("featurize"):
-        update = update_features(spark, config, model, listing.images, outputs["features"])
-    rate = update.featurized / max(stages.seconds["featurize"], 1e-9)
+    update = update_features(spark, config, model, listing.images, stages)
+    rate = update.featurized / max(stages.seconds.get("featurize", 0.0), 1e-9)
     log.info("featurized %d images (%.1f img/s), reused %d, %d failed to decode",
              update.featurized, rate, update.reused, len(update.rejects))  # fmt: skip
     rejects = listing.rejects + update.rejects
-    spark.createDataFrame([(r.path, r.label, r.reason) for r in rejects], REJECTS_SCHEMA).coalesce(
-        1
-    ).write.mode("overwrite").parquet(outputs["rejects"])
+    columns = {
+        "path": [r.path for r in rejects],
+        "label": [r.label for r in rejects],
+        "reason": [r.reason for r in rejects],
+    }
+    storage.local_frame(spark, columns, REJECTS_SCHEMA).coalesce(1).write.mode("overwrite").parquet(
+        outputs["rejects"]
+    )
 
     rejected_paths = {r.path for r in update.rejects}
     in_pca = [image for image in listing.images if image.path not in rejected_paths]
@@ -102,39 +107,54 @@ def update_features(
     config: JobConfig,
     model: artifacts.ModelArtifact,
     images: list[Image],
-    features_uri: str,
+    stages: Stages,
 ) -> FeatureUpdate:
     """Append what this run featurized or re-keyed to features/run_id=<id>/; the UDF runs once per image."""
-    cache = feats.cached_rows(spark, features_uri, model.model_id)
-    index = feats.read_index(cache)
-    plan = feats.plan(images, index)
-    cores = spark.sparkContext.defaultParallelism
-    slots = max(1, cores // int(spark.conf.get("spark.task.cpus", "1")))  # featurize tasks running at once
-    rekeyed: list[tuple[Image, str]] = []
-    fresh = plan.pending
-    if (
-        plan.pending and index.hashes
-    ):  # content featurized before under another key is re-keyed, not recomputed
-        hashes = feats.content_hashes(spark, plan.pending, cores)
-        rekeyed = [
-            (image, hashes[image.path]) for image in plan.pending if hashes[image.path] in index.hashes
-        ]
-        fresh = [image for image in plan.pending if hashes[image.path] not in index.hashes]
+    features_uri = run_outputs(config)["features"]
+    with stages.stage("cache_lookup"):
+        cache = feats.cached_rows(spark, features_uri, model.model_id)
+        index = feats.read_index(cache)
+        plan = feats.plan(images, index)
+        root = scan_root(spark, config, plan.pending, images)
+        rekeyed, fresh = split_by_content(spark, plan, index, root)
     if not fresh and not rekeyed:
         return FeatureUpdate(featurized=0, reused=len(plan.reused), rejects=[])
     if fresh:
-        artifacts.ship(spark, model, config.weights, config.output)
-    loaded = feats.load_contents(spark, fresh, 2 * slots)
-    featurized = feats.featurize(loaded, model, config.batch_size).persist(StorageLevel.MEMORY_AND_DISK)
-    new_rows = featurized.filter(F.col("error").isNull()).drop("error")
-    if rekeyed:
-        new_rows = new_rows.unionByName(feats.rekeyed_rows(spark, cache, rekeyed))
-    destination = storage.join(features_uri, f"run_id={config.run_id}")
-    feats.to_cache_schema(new_rows, model).write.mode("overwrite").parquet(destination)
-    failed = featurized.filter(F.col("error").isNotNull()).select("path", "label", "error").collect()
-    featurized.unpersist()
+        with stages.stage("model"):
+            artifacts.ship(spark, model, config.weights, config.output)
+    with stages.stage("featurize"):
+        root = scan_root(spark, config, fresh, images)
+        featurized = feats.featurize(spark, fresh, model, config.batch_size, root).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        new_rows = featurized.filter(F.col("error").isNull()).drop("error")
+        if rekeyed:
+            new_rows = new_rows.unionByName(feats.rekeyed_rows(spark, cache, rekeyed))
+        destination = storage.join(features_uri, f"run_id={config.run_id}")
+        feats.to_cache_schema(new_rows, model).write.mode("overwrite").parquet(destination)
+        failed = featurized.filter(F.col("error").isNotNull()).select("path", "label", "error").collect()
+        featurized.unpersist()
     return FeatureUpdate(
         featurized=len(fresh) - len(failed),
         reused=len(plan.reused) + len(rekeyed),
         rejects=[Reject(row.path, row.label, row.error) for row in failed],
     )
+
+
+def split_by_content(
+    spark: SparkSession, plan: feats.Plan, index: feats.CacheIndex, root: str | None
+) -> tuple[list[tuple[Image, str]], list[Image]]:
+    """(re-keyed images with their hash, images to featurize): known content is re-keyed, not recomputed."""
+    if not plan.pending or not index.hashes:
+        return [], plan.pending
+    hashes = feats.content_hashes(spark, plan.pending, root)
+    rekeyed = [(image, hashes[image.path]) for image in plan.pending if hashes[image.path] in index.hashes]
+    return rekeyed, [image for image in plan.pending if hashes[image.path] not in index.hashes]
+
+
+def scan_root(spark: SparkSession, config: JobConfig, wanted: list[Image], images: list[Image]) -> str | None:
+    """--input's root when the wanted files are most of it (one scan beats a lookup per file), else None."""
+    if config.input is None or not wanted or len(wanted) < 0.5 * len(images):
+        return None
+    root = storage.qualify(spark, config.input).rstrip("/")
+    return root if all(image.path.startswith(root + "/") for image in wanted) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 
 def qualify(spark: SparkSession, uri: str) -> str:
@@ -54,3 +54,10 @@ def _fs_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)  # type: ignore[union-attr]
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def local_frame(spark: SparkSession, columns: dict[str, list[Any]], schema: str) -> DataFrame:
+    """A DataFrame from driver-side columns, sent to the JVM as Arrow (no Python job to unpickle rows)."""
+    import pandas as pd
+
+    return spark.createDataFrame(pd.DataFrame(columns), schema)

@@ -1,0 +1,77 @@
+"""The short, readable account of a local run: states, the run report, rejects, the scree plot, a query."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from orchard.local.run import Execution
+from orchard.local.state import bucket_dir
+from orchard.query import QueryError, Result, run_query
+
+SAMPLE_QUERY = 'SELECT label, count(*) AS images FROM "orchard"."pca" GROUP BY label ORDER BY images DESC, label'
+
+
+def print_execution(execution: Execution) -> None:
+    note = "" if execution.started else " (already started: redelivered batch)"
+    print(f"\nExecution {execution.run_id}: {execution.status}{note}")
+    for visit in execution.states:
+        print(f"  {visit.name:<18} {visit.seconds:7.1f} s  {visit.outcome}")
+    if execution.error:
+        print(f"  error: {execution.error}: {(execution.cause or '')[:300]}")
+
+
+def print_report(state_dir: Path, bucket: str, results_prefix: str, run_id: str) -> None:
+    results = bucket_dir(state_dir, bucket) / results_prefix
+    report_file = results / "runs" / f"run_id={run_id}" / "report.json"
+    if not report_file.exists():
+        print("  (the job wrote no report)")
+        return
+    report = json.loads(report_file.read_text())
+    counts = report["counts"]
+    print(f"Run report: {counts['listed']} images listed, {counts['in_pca']} in the PCA snapshot, "
+          f"{counts['rejected']} rejected")  # fmt: skip
+    print(f"  featurized this run: {counts['featurized_this_run']}, reused from the feature cache: "
+          f"{counts['reused_from_cache']}")  # fmt: skip
+    weights = report["weights"]
+    print(f"  MobileNetV2 {report['image_size']} px, weights {weights['kind']}"
+          f"{' (seeded random, not ImageNet features)' if weights.get('random') else ''}, {report['runtime']}")  # fmt: skip
+    target = report.get("variance_target")
+    goal = f"smallest k reaching {target:.0%} explained variance" if target else "fixed k"
+    ratios = ", ".join(f"{r:.3f}" for r in report["explained_variance"][:5])
+    print(f"  PCA: k = {report['k']} ({goal}); cumulative {report['cumulative_variance'][-1]:.2%}; "
+          f"first ratios {ratios}{', ...' if report['k'] > 5 else ''}")  # fmt: skip
+    rejects_dir = results / "rejects" / f"run_id={run_id}"
+    for part in sorted(rejects_dir.glob("*.parquet")):
+        for row in pq.read_table(part).to_pylist():
+            print(f"  rejected {row['path']}: {row['reason']}")
+    print(f"  scree plot: {(results / 'runs' / f'run_id={run_id}' / 'scree.png').resolve()}")
+
+
+def format_table(result: Result, limit: int = 50) -> str:
+    cells = [[_cell(v) for v in row] for row in result.rows[:limit]]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(result.columns)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    if len(result.rows) > limit:
+        lines.append(f"... {len(result.rows) - limit} more row(s)")
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list) and len(value) > 4:
+        return "[" + ", ".join(_cell(v) for v in value[:4]) + f", ... ({len(value)})]"
+    return "NULL" if value is None else str(value)
+
+
+def print_sample_query(state_dir: Path) -> None:
+    print(f"\nAthena query, run locally (orchard query):\n  {SAMPLE_QUERY}")
+    try:
+        print(format_table(run_query(state_dir, SAMPLE_QUERY)))
+    except QueryError as e:
+        print(f"  could not run: {e}")

@@ -1,0 +1,111 @@
+"""The job's local view of the bucket: s3://bucket/key <-> <mirror>/bucket/key, both ways.
+
+Spark reads s3:// through EMRFS on AWS; locally (no hadoop-aws) it reads a folder mirroring the bucket. Images
+keep their mtime across syncs (a file is re-downloaded only when its content changes), so the job's feature
+cache, keyed on (path, size, modified), works run after run. Outputs go back with every local path in them
+turned into the s3:// URI it stands for, so validate, catalog and queries see what AWS would hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class Mirror:
+    def __init__(self, root: Path, bucket: str, s3: Any) -> None:
+        self.root = root.resolve()
+        self.bucket = bucket
+        self.s3 = s3
+        self.local_prefix = re.compile(r"file:/+" + re.escape(str(self.root / bucket).lstrip("/")) + "/")
+
+    def path(self, key: str) -> Path:
+        return self.root / self.bucket / key
+
+    def to_local(self, uri: str) -> str:
+        """s3://bucket/key -> file:/<mirror>/bucket/key (other values unchanged)."""
+        prefix = f"s3://{self.bucket}/"
+        return f"file:{self.path(uri.removeprefix(prefix))}" if uri.startswith(prefix) else uri
+
+    def to_s3(self, text: str) -> str:
+        return self.local_prefix.sub(f"s3://{self.bucket}/", text)
+
+    def pull(self, prefix: str) -> int:
+        """Mirror every object under prefix (new or changed content only); drop files gone from S3."""
+        seen, fetched = set(), 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                target = self.path(obj["Key"])
+                seen.add(target)
+                if target.exists() and _md5(target) == obj["ETag"].strip('"'):
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read())
+                stamp = obj["LastModified"].timestamp()
+                os.utime(target, (stamp, stamp))
+                fetched += 1
+        folder = self.path(prefix)
+        for stale in (p for p in folder.rglob("*") if p.is_file() and p not in seen) if folder.exists() else ():
+            stale.unlink()
+        return fetched
+
+    def pull_manifest(self, uri: str) -> str:
+        """The manifest with its s3:// lines pointing into the mirror; returns its local URI."""
+        key = uri.removeprefix(f"s3://{self.bucket}/")
+        text = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("\n".join(self.to_local(line) for line in text.splitlines()) + "\n")
+        return f"file:{target}"
+
+    def push(self, prefix: str, run_id: str) -> int:
+        """Upload the run's outputs (folders named run_id=<id>) under prefix, local paths turned into s3://."""
+        folder = self.path(prefix)
+        pushed = 0
+        for file in sorted(folder.rglob("*")):
+            relative = file.relative_to(self.root / self.bucket).as_posix()
+            if not file.is_file() or f"/run_id={run_id}/" not in relative or file.name.startswith("."):
+                continue
+            self.s3.put_object(Bucket=self.bucket, Key=relative, Body=self._cloud_bytes(file))
+            pushed += 1
+        return pushed
+
+    def _cloud_bytes(self, file: Path) -> bytes:
+        if file.suffix == ".parquet":
+            return _rewrite_parquet(file.read_bytes(), self.to_s3)
+        if file.suffix == ".json":
+            return json.dumps(_rewrite_json(json.loads(file.read_text()), self.to_s3), indent=2).encode()
+        return file.read_bytes()
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _rewrite_json(value: Any, rewrite: Any) -> Any:
+    if isinstance(value, str):
+        return rewrite(value)
+    if isinstance(value, list):
+        return [_rewrite_json(v, rewrite) for v in value]
+    if isinstance(value, dict):
+        return {k: _rewrite_json(v, rewrite) for k, v in value.items()}
+    return value
+
+
+def _rewrite_parquet(data: bytes, rewrite: Any) -> bytes:
+    table = pq.read_table(io.BytesIO(data))
+    for index, column in enumerate(table.schema):
+        if pa.types.is_string(column.type):
+            values = [None if v is None else rewrite(v) for v in table.column(index).to_pylist()]
+            table = table.set_column(index, column, pa.array(values, type=column.type))
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="snappy")
+    return sink.getvalue()

@@ -1,0 +1,8 @@
+"""Lets the local tests import their helpers (local_support) by name."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

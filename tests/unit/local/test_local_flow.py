@@ -1,0 +1,144 @@
+"""The real definition on the local stack (moto), with a stand-in job: happy path, failure paths, retries,
+redelivery, and the EMR task's rebinding. The real Spark job runs in tests/integration/local."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from local_support import FakeJob
+
+from orchard.local.flow import drain_queue, invoke_trigger, receive_batch, upload_images, wait_for
+from orchard.local.invoke import LocalFunctionError, ServiceFault
+from orchard.local.job_runner import EMR_SYNC, rebind_emr_tasks
+from orchard.local.run import local_stack, run_pending
+from orchard.local.stack import JOB_RUNNER, LocalStack
+from orchard.local_spark import REPO
+from orchard.query import run_query
+
+HAPPY_PATH = ["CheckInput", "Prepare", "RunFeaturizeJob", "RecordJobUsage", "Validate", "IsRunValid",
+              "CatalogAndPublish", "Published"]  # fmt: skip
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    with local_stack(tmp_path / "state", {"ImageSize": "96"}, fresh=True, echo=False) as deployed:
+        deployed.functions.add(JOB_RUNNER, FakeJob(deployed))
+        yield deployed
+
+
+def images(folder: Path, names: list[str]) -> Path:
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"\xff\xd8 not decoded by the stand-in " + name.encode())
+    return folder
+
+
+def published_location(stack: LocalStack) -> str:
+    table = stack.client("glue").get_table(DatabaseName="orchard", Name="pca")["Table"]
+    return str(table["StorageDescriptor"]["Location"])
+
+
+def test_upload_runs_the_definition_and_publishes(stack, tmp_path):
+    upload_images(stack, images(tmp_path / "a", ["Apple/1.jpg", "Apple/2.jpg", "Pear/1.jpg"]))
+    [execution] = run_pending(stack)
+
+    assert execution.status == "SUCCEEDED"
+    assert [s.name for s in execution.states] == HAPPY_PATH
+    assert published_location(stack).endswith(f"/results/pca/run_id={execution.run_id}/")
+    rows = run_query(stack.state_dir, "SELECT label, count(*) AS n FROM pca GROUP BY label ORDER BY label").rows
+    assert rows == [("Apple", 2), ("Pear", 1)]
+
+
+def test_emr_task_gets_its_unmodified_parameters_as_a_valid_start_job_run(stack, tmp_path):
+    upload_images(stack, images(tmp_path / "a", ["Apple/1.jpg", "Pear/1.jpg"]))
+    [execution] = run_pending(stack)
+    fake = stack.functions.handlers[JOB_RUNNER]
+    assert isinstance(fake, FakeJob)
+
+    request = fake.request  # validated against botocore's StartJobRun model by start_job_run_request
+    assert request["applicationId"] == stack.resolver.attributes["EmrApplication.ApplicationId"]
+    assert request["name"] == request["clientToken"] == execution.run_id
+    assert request["jobDriver"]["sparkSubmit"]["entryPoint"] == "local:///opt/orchard/featurize.py"
+    bucket = stack.outputs["BucketName"]
+    assert request["jobDriver"]["sparkSubmit"]["entryPointArguments"] == [
+        "--input", f"s3://{bucket}/images/", "--manifest", f"s3://{bucket}/manifests/{execution.run_id}.txt",
+        "--output", f"s3://{bucket}/results", "--run-id", execution.run_id, "--weights", "random",
+        "--image-size", "96", "--runtime", "tflite", "--variance", "0.95",
+    ]  # fmt: skip
+    usage = stack.client("emr-serverless").get_job_run(applicationId=request["applicationId"], jobRunId=execution.run_id[:0] or stack.client("emr-serverless").list_job_runs(applicationId=request["applicationId"])["jobRuns"][0]["id"])
+    assert usage["jobRun"]["name"] == execution.run_id
+
+
+def test_rebinding_changes_only_the_emr_task_resource():
+    definition = json.loads((REPO / "statemachine" / "orchard.asl.json").read_text())
+    rebound = rebind_emr_tasks(definition, "arn:aws:lambda:us-east-1:123456789012:function:runner")
+
+    changed = [n for n in definition["States"] if definition["States"][n] != rebound["States"][n]]
+    assert changed == ["RunFeaturizeJob"]
+    assert definition["States"]["RunFeaturizeJob"]["Resource"] == EMR_SYNC
+    before, after = dict(definition["States"]["RunFeaturizeJob"]), dict(rebound["States"]["RunFeaturizeJob"])
+    assert before.pop("Resource") != after.pop("Resource") and before == after
+
+
+def test_job_failure_is_caught_recorded_and_the_previous_run_stays_published(stack, tmp_path):
+    upload_images(stack, images(tmp_path / "a", ["Apple/1.jpg", "Pear/1.jpg"]))
+    [first] = run_pending(stack)
+    stack.functions.inject(JOB_RUNNER, LocalFunctionError("EMRServerless.JobRunFailed", "exit code 1"))
+    upload_images(stack, images(tmp_path / "b", ["Plum/1.jpg"]))
+    [failed] = run_pending(stack)
+
+    assert failed.status == "FAILED"
+    assert [s.name for s in failed.states] == ["CheckInput", "Prepare", "RunFeaturizeJob", "RecordFailure", "RunFailed"]
+    assert failed.error == "EMRServerless.JobRunFailed"
+    assert published_location(stack).endswith(f"/run_id={first.run_id}/")
+    runs = run_query(stack.state_dir, "SELECT run_id, status, published, error FROM runs ORDER BY status DESC")
+    assert runs.rows == [(first.run_id, "succeeded", True, None), (failed.run_id, "failed", False, "EMRServerless.JobRunFailed")]
+    assert run_query(stack.state_dir, "SELECT count(*) FROM pca").rows == [(2,)]
+
+
+def test_a_broken_output_fails_validation_and_publishes_nothing(stack, tmp_path):
+    upload_images(stack, images(tmp_path / "a", ["Apple/1.jpg", "Pear/1.jpg"]))
+    [first] = run_pending(stack)
+    stack.functions.add(JOB_RUNNER, FakeJob(stack, broken=True))
+    upload_images(stack, images(tmp_path / "b", ["Plum/1.jpg"]))
+    [failed] = run_pending(stack)
+
+    assert [s.name for s in failed.states] == ["CheckInput", "Prepare", "RunFeaturizeJob", "RecordJobUsage",
+                                               "Validate", "RecordFailure", "RunFailed"]  # fmt: skip
+    assert failed.error == "RunValidationError"
+    assert "pca has 3 rows, report in_pca=4" in (failed.cause or "")
+    assert published_location(stack).endswith(f"/run_id={first.run_id}/")
+    partitions = stack.client("glue").get_partitions(DatabaseName="orchard", TableName="pca_history")["Partitions"]
+    assert [p["Values"] for p in partitions] == [[first.run_id]]
+
+
+def test_a_transient_invoke_error_is_retried_per_the_retry_policy(stack, tmp_path):
+    stack.functions.inject("orchard-validate", ServiceFault("throttled"))
+    upload_images(stack, images(tmp_path / "a", ["Apple/1.jpg", "Pear/1.jpg"]))
+    [execution] = run_pending(stack)
+
+    assert execution.status == "SUCCEEDED"
+    validate = next(s for s in execution.states if s.name == "Validate")
+    assert validate.outcome == "Lambda.ServiceException -> ok"
+
+
+def test_redelivered_messages_start_no_second_run(stack, tmp_path):
+    upload_images(stack, images(tmp_path / "a", ["Apple/1.jpg", "Pear/1.jpg"]))
+    source_arn = stack.resolver.attributes["ImageEventsQueue.Arn"]
+    messages = receive_batch(stack, 1000)
+    first = invoke_trigger(stack, "orchard-trigger", messages, source_arn)
+    # Redelivered while the run is going (same name and input: StartExecution answers the same execution) ...
+    during = invoke_trigger(stack, "orchard-trigger", messages, source_arn)
+    wait_for(stack, first["run"]["execution_arn"])
+    # ... and after it ended (ExecutionAlreadyExists: the trigger reports the existing run).
+    after = invoke_trigger(stack, "orchard-trigger", messages, source_arn)
+
+    assert first["run"]["started"] is True
+    assert during["run"]["execution_arn"] == after["run"]["execution_arn"] == first["run"]["execution_arn"]
+    assert after["run"]["started"] is False
+    assert drain_queue(stack) == []
+    arn = stack.outputs["StateMachineArn"]
+    assert len(stack.client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]) == 1
