@@ -2,7 +2,7 @@
 
 orchard demo [--images DIR] [--state DIR] [--image-size N] [--weights random|imagenet|PATH]
                                                         (the whole flow on a local stack; see orchard/local/)
-orchard upload DIR [--state DIR]                         (more images into the same local stack, then the flow)
+orchard upload DIR [--state DIR]                         (more images into the local stack, then the flow)
 orchard query "<Athena SQL>" [--format table|csv|json]   (over the published tables of the local stack)
 orchard featurize --input DIR --output DIR [job flags]     (the Spark job with local settings)
 orchard samples DIR [--per-label N] [--labels N]
@@ -20,7 +20,9 @@ from orchard.local_spark import FEATURIZE, environment, submit_command
 from orchard.samples import write_samples
 
 DEFAULT_STATE = Path(".orchard") / "local"
-JAVA_MISSING = "Spark needs Java 17: install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless)."
+JAVA_MISSING = (
+    "Spark needs Java 17: install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless)."
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,5 +76,3 @@ def run_job(job_args: list[str], cores: int) -> int:
         print(JAVA_MISSING, file=sys.stderr)
         return 1
     return subprocess.call(submit_command(FEATURIZE, job_args, cores), env=environment())
-
-

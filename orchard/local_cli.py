@@ -49,18 +49,20 @@ def flow(state: Path, images: Path, parameters: dict[str, str] | None, *, fresh:
         return 2
     with local_stack(state, parameters, fresh=fresh, cores=cores) as stack:
         bucket = stack.outputs["BucketName"]
+        application = stack.resolver.attributes["EmrApplication.ApplicationId"]
         print(f"Local stack (moto) from template.yaml: bucket {bucket}, queue, trigger/validate/catalog "
               f"functions, Glue database {stack.resolver.refs['GlueDatabase']}, EMR Serverless application "
-              f"{stack.resolver.attributes['EmrApplication.ApplicationId']}, state machine {stack.outputs['StateMachineArn']}")  # fmt: skip
-        print(f"Uploading {images} to s3://{bucket}/{stack.resolver.parameter('ImagesPrefix')} ... "
-              "the trigger starts one execution per batch; Spark's progress follows.", flush=True)  # fmt: skip
+              f"{application}, state machine {stack.outputs['StateMachineArn']}")  # fmt: skip
+        prefix = stack.resolver.parameter("ImagesPrefix")
+        print(f"Uploading {images} to s3://{bucket}/{prefix} ... the trigger starts one execution per batch; "
+              "Spark's progress follows.", flush=True)  # fmt: skip
         uploaded, executions = upload_and_run(stack, images)
         print(f"\nUploaded {uploaded} image(s).")
         for execution in executions:
             print_execution(execution)
             print_report(state, bucket, stack.resolver.parameter("ResultsPrefix"), execution.run_id)
     print_sample_query(state)
-    print(f"\nLocal state: {state}/ (try: orchard query \"SELECT * FROM runs\"; orchard upload DIR)")
+    print(f'\nLocal state: {state}/ (try: orchard query "SELECT * FROM runs"; orchard upload DIR)')
     return 0 if executions and all(e.status == "SUCCEEDED" for e in executions) else 1
 
 

@@ -62,14 +62,24 @@ def table_sql(table: dict[str, Any], bucket_root: Path) -> str:
     if not keys:
         return scan_sql(table["StorageDescriptor"]["Location"], columns, json_format, bucket_root, {})
     parts = [
-        scan_sql(p["StorageDescriptor"]["Location"], columns, json_format, bucket_root, dict(zip(keys, p["Values"], strict=True)))
+        scan_sql(
+            p["StorageDescriptor"]["Location"],
+            columns,
+            json_format,
+            bucket_root,
+            dict(zip(keys, p["Values"], strict=True)),
+        )
         for p in table.get("Partitions", [])
     ]
     return " UNION ALL ".join(parts) if parts else empty_sql(columns + [(k, "string") for k in keys])
 
 
 def scan_sql(
-    location: str, columns: list[tuple[str, str]], json_format: bool, bucket_root: Path, partition: dict[str, str]
+    location: str,
+    columns: list[tuple[str, str]],
+    json_format: bool,
+    bucket_root: Path,
+    partition: dict[str, str],
 ) -> str:
     folder = bucket_root / location.removeprefix("s3://")
     suffix = ".json" if json_format else ".parquet"
@@ -77,16 +87,20 @@ def scan_sql(
     if not files:
         return empty_sql(columns + [(k, "string") for k in partition])
     select = ", ".join(f'CAST("{n}" AS {duck_type(t)}) AS "{n}"' for n, t in columns)
-    select += "".join(f", {literal(v)} AS \"{k}\"" for k, v in partition.items())
+    select += "".join(f', {literal(v)} AS "{k}"' for k, v in partition.items())
     file_list = "[" + ", ".join(literal(f) for f in files) + "]"
     if json_format:
         declared = "{" + ", ".join(f"{literal(n)}: {literal(duck_type(t))}" for n, t in columns) + "}"
-        return f"SELECT {select} FROM read_json({file_list}, columns = {declared}, format = 'newline_delimited')"
+        return (
+            f"SELECT {select} FROM read_json({file_list}, columns = {declared}, format = 'newline_delimited')"
+        )
     return f"SELECT {select} FROM read_parquet({file_list}, union_by_name = true)"
 
 
 def empty_sql(columns: list[tuple[str, str]]) -> str:
-    return "SELECT " + ", ".join(f'CAST(NULL AS {duck_type(t)}) AS "{n}"' for n, t in columns) + " WHERE false"
+    return (
+        "SELECT " + ", ".join(f'CAST(NULL AS {duck_type(t)}) AS "{n}"' for n, t in columns) + " WHERE false"
+    )
 
 
 def duck_type(hive: str) -> str:
@@ -100,16 +114,14 @@ def literal(value: str) -> str:
 def to_duckdb(sql: str) -> list[str]:
     """Athena (Trino) SQL -> DuckDB statements, with the rewrites sqlglot does not do itself."""
     statements = []
-    for tree in sqlglot.parse(sql, read="athena"):
-        if tree is None:
-            continue
-        tree = tree.transform(_zip_with).transform(_reduce_finish)
-        statements.append(tree.sql(dialect="duckdb"))
+    for parsed in sqlglot.parse(sql, read="athena"):
+        if parsed is not None:
+            statements.append(parsed.transform(_zip_with).transform(_reduce_finish).sql(dialect="duckdb"))
     return statements
 
 
 def _zip_with(node: exp.Expression) -> exp.Expression:
-    """zip_with(a, b, (x, y) -> f) -> list_transform over 1..max(len) with x := a[i], y := b[i] (NULL-padded)."""
+    """zip_with(a, b, (x, y) -> f) -> list_transform over 1..max(len), x := a[i], y := b[i] (NULL-padded)."""
     if not (isinstance(node, exp.Anonymous) and str(node.this).lower() == "zip_with"):
         return node
     left, right, function = node.expressions
@@ -119,10 +131,14 @@ def _zip_with(node: exp.Expression) -> exp.Expression:
     x, y = (str(e.this) if isinstance(e, exp.Identifier) else e.name for e in function.expressions)
     picks = {x: _element(left, index), y: _element(right, index)}
     body = _substitute(function.this.copy(), picks)
-    upper = sqlglot.parse_one(f"greatest(len(__l), len(__r)) + 1", read="duckdb")
-    upper = upper.transform(lambda n: left.copy() if _named(n, "__l") else right.copy() if _named(n, "__r") else n)
+    upper = sqlglot.parse_one("greatest(len(__l), len(__r)) + 1", read="duckdb")
+    upper = upper.transform(
+        lambda n: left.copy() if _named(n, "__l") else right.copy() if _named(n, "__r") else n
+    )
     indices = exp.Anonymous(this="range", expressions=[exp.Literal.number(1), upper])
-    return exp.Anonymous(this="list_transform", expressions=[indices, exp.Lambda(this=body, expressions=[index])])
+    return exp.Anonymous(
+        this="list_transform", expressions=[indices, exp.Lambda(this=body, expressions=[index])]
+    )
 
 
 def _reduce_finish(node: exp.Expression) -> exp.Expression:
@@ -146,7 +162,11 @@ def _named(node: exp.Expression, name: str) -> bool:
 
 def _substitute(body: exp.Expression, values: dict[str, exp.Expression]) -> exp.Expression:
     def replace(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Identifier | exp.Column) and not node.args.get("table") and node.name in values:
+        if (
+            isinstance(node, exp.Identifier | exp.Column)
+            and not node.args.get("table")
+            and node.name in values
+        ):
             if isinstance(node, exp.Identifier) and isinstance(node.parent, exp.Column):
                 return node
             return values[node.name].copy()

@@ -11,7 +11,9 @@ from orchard.local.run import Execution
 from orchard.local.state import bucket_dir
 from orchard.query import QueryError, Result, run_query
 
-SAMPLE_QUERY = 'SELECT label, count(*) AS images FROM "orchard"."pca" GROUP BY label ORDER BY images DESC, label'
+SAMPLE_QUERY = (
+    'SELECT label, count(*) AS images FROM "orchard"."pca" GROUP BY label ORDER BY images DESC, label'
+)
 
 
 def print_execution(execution: Execution) -> None:
@@ -33,11 +35,13 @@ def print_report(state_dir: Path, bucket: str, results_prefix: str, run_id: str)
     counts = report["counts"]
     print(f"Run report: {counts['listed']} images listed, {counts['in_pca']} in the PCA snapshot, "
           f"{counts['rejected']} rejected")  # fmt: skip
+    reused = counts["reused_from_cache"]
+    incremental = " (incremental: only new or changed images were featurized)" if reused else ""
     print(f"  featurized this run: {counts['featurized_this_run']}, reused from the feature cache: "
-          f"{counts['reused_from_cache']}")  # fmt: skip
+          f"{reused}{incremental}")  # fmt: skip
     weights = report["weights"]
-    print(f"  MobileNetV2 {report['image_size']} px, weights {weights['kind']}"
-          f"{' (seeded random, not ImageNet features)' if weights.get('random') else ''}, {report['runtime']}")  # fmt: skip
+    note = " (seeded random, not ImageNet features)" if weights.get("random") else ""
+    print(f"  MobileNetV2 {report['image_size']} px, weights {weights['kind']}{note}, {report['runtime']}")
     target = report.get("variance_target")
     goal = f"smallest k reaching {target:.0%} explained variance" if target else "fixed k"
     ratios = ", ".join(f"{r:.3f}" for r in report["explained_variance"][:5])

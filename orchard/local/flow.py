@@ -53,7 +53,8 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
 
 
 def receive_batch(stack: LocalStack, batch_size: int) -> list[dict[str, Any]]:
-    sqs, messages = stack.client("sqs"), []
+    sqs = stack.client("sqs")
+    messages: list[dict[str, Any]] = []
     while len(messages) < batch_size:
         received = sqs.receive_message(
             QueueUrl=stack.queue_url,
@@ -88,7 +89,10 @@ def invoke_trigger(stack: LocalStack, trigger: str, messages: list[dict[str, Any
     for start in range(0, len(done), 10):
         stack.client("sqs").delete_message_batch(
             QueueUrl=stack.queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])],
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(done[start : start + 10])
+            ],
         )
     return response
 
@@ -114,7 +118,9 @@ def wait_for(stack: LocalStack, execution_arn: str, timeout: float = 1800) -> di
 def history(stack: LocalStack, execution_arn: str) -> list[dict[str, Any]]:
     sfn, events, token = stack.client("stepfunctions"), [], None
     while True:
-        page = sfn.get_execution_history(executionArn=execution_arn, **({"nextToken": token} if token else {}))
+        page = sfn.get_execution_history(
+            executionArn=execution_arn, **({"nextToken": token} if token else {})
+        )
         events += page["events"]
         if not (token := page.get("nextToken")):
             return events

@@ -2,8 +2,8 @@
 
 moto cannot run Lambda code without Docker, so a botocore ``before-send.lambda.Invoke`` handler answers the
 Invoke call itself: it runs the handler with the function's environment and returns what Lambda returns, an
-unhandled exception included (``X-Amz-Function-Error: Unhandled``, payload with errorType), so the definition's
-Retry and Catch see what they would see on AWS.
+unhandled exception included (``X-Amz-Function-Error: Unhandled``, payload with errorType), so the
+definition's Retry and Catch see what they would see on AWS.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ class LocalFunctionError(Exception):
         self.error_type = error_type
 
 
-class ServiceFault(Exception):
-    """Makes the Invoke API itself fail (HTTP 500 ServiceException): Step Functions sees Lambda.ServiceException."""
+class ServiceFaultError(Exception):
+    """Makes the Invoke API itself fail (HTTP 500 ServiceException): the task sees Lambda.ServiceException."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class Functions:
         event = json.loads(body.decode() if isinstance(body, bytes) else body)
         try:
             payload, headers, status = self.invoke(name, event), {}, 200
-        except ServiceFault as e:
+        except ServiceFaultError as e:
             error = {"Type": "Service", "message": str(e)}
             return _response(request.url, 500, {"x-amzn-ErrorType": "ServiceException"}, error)
         except Exception as e:

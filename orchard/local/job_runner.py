@@ -93,13 +93,19 @@ class JobRunner:
                 f"job run {job_run['jobRunId']} ({run_id}) failed with exit code {code}; "
                 f"log: {self.log_dir / f'{run_id}.log'}",
             )
-        return {"ApplicationId": job_run["applicationId"], "JobRunId": job_run["jobRunId"], "Arn": job_run["arn"]}
+        return {
+            "ApplicationId": job_run["applicationId"],
+            "JobRunId": job_run["jobRunId"],
+            "Arn": job_run["arn"],
+        }
 
     def local_arguments(self, arguments: list[str]) -> list[str]:
         """s3:// URIs into the mirror; the manifest is fetched with its entries mapped the same way."""
         mapped = []
         for flag, value in zip(["", *arguments], arguments, strict=False):
-            mapped.append(self.mirror.pull_manifest(value) if flag == "--manifest" else self.mirror.to_local(value))
+            mapped.append(
+                self.mirror.pull_manifest(value) if flag == "--manifest" else self.mirror.to_local(value)
+            )
         return mapped
 
     def spark_submit(self, script: Path, arguments: list[str], run_id: str, timeout_minutes: int) -> int:

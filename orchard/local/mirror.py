@@ -53,7 +53,9 @@ class Mirror:
                 os.utime(target, (stamp, stamp))
                 fetched += 1
         folder = self.path(prefix)
-        for stale in (p for p in folder.rglob("*") if p.is_file() and p not in seen) if folder.exists() else ():
+        for stale in (
+            (p for p in folder.rglob("*") if p.is_file() and p not in seen) if folder.exists() else ()
+        ):
             stale.unlink()
         return fetched
 

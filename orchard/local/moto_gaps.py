@@ -4,7 +4,8 @@
   datetime to the definition, which then breaks its own DescribeExecution once the value lands in the output.
 - ``aws-sdk:emrserverless:*``: moto's sfn->boto service-name table knows only sfn/states.
 
-Both patches are idempotent, touch no definition, and degrade to moto's behaviour if a moto upgrade moves them.
+Both patches are idempotent, touch no definition, and degrade to moto's behaviour if a moto upgrade moves
+them.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,11 +35,17 @@ def local_stack(
     cores: int = 2,
     echo: bool = True,
 ) -> Iterator[LocalStack]:
-    """A deployed local stack holding the saved state of state_dir (none when fresh)."""
+    """A deployed local stack holding the saved state of state_dir (none when fresh).
+
+    The template parameters given to a fresh stack are kept with its state: later sessions deploy the same."""
     if fresh and state_dir.exists():
         shutil.rmtree(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    with LocalStack(state_dir.resolve(), dict(parameters or {}), cores=cores, echo=echo) as stack:
+    saved = state_dir / "parameters.json"
+    if fresh or not saved.exists():
+        saved.write_text(json.dumps(dict(parameters or {}), indent=2))
+    deployed = {**json.loads(saved.read_text()), **(parameters or {})}
+    with LocalStack(state_dir.resolve(), deployed, cores=cores, echo=echo) as stack:
         stack.deploy()
         restore(stack)
         stack.connect_notifications()

@@ -2,8 +2,9 @@
 
 On AWS the integration takes PascalCase parameter names (``ApplicationId``), answers with PascalCase keys
 (``JobRun``) and JSON values (timestamps as text). moto's interpreter calls boto3 as given and passes
-datetime objects on (which its own DescribeExecution cannot serialize). These handlers are registered only on the session the interpreter uses (boto3's default session),
-so the definition stays as written and every other client sees plain boto3.
+datetime objects on (which its own DescribeExecution cannot serialize). These handlers are registered only
+on the session the interpreter uses (boto3's default session), so the definition stays as written and every
+other client sees plain boto3.
 """
 
 from __future__ import annotations

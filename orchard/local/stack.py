@@ -111,22 +111,26 @@ class LocalStack:
     def _queues(self) -> None:
         sqs, r = self.client("sqs"), self.resolver
         dlq = sqs.create_queue(QueueName=f"{tpl.STACK_NAME}-ImageEventsDeadLetterQueue")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         r.attributes["ImageEventsDeadLetterQueue.Arn"] = dlq_arn
         props = r.resolve(self.template["Resources"]["ImageEventsQueue"]["Properties"])
         attributes = {
             "VisibilityTimeout": str(props["VisibilityTimeout"]),
             "RedrivePolicy": json.dumps(props["RedrivePolicy"]),
         }
-        self.queue_url = sqs.create_queue(QueueName=f"{tpl.STACK_NAME}-ImageEventsQueue", Attributes=attributes)[
-            "QueueUrl"
-        ]
+        self.queue_url = sqs.create_queue(
+            QueueName=f"{tpl.STACK_NAME}-ImageEventsQueue", Attributes=attributes
+        )["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
         r.attributes["ImageEventsQueue.Arn"] = arn["QueueArn"]
 
     def connect_notifications(self) -> None:
         """The bucket's NotificationConfiguration from the template (uploads under images/ -> the queue)."""
-        config = self.resolver.resolve(self.template["Resources"]["Bucket"]["Properties"]["NotificationConfiguration"])
+        config = self.resolver.resolve(
+            self.template["Resources"]["Bucket"]["Properties"]["NotificationConfiguration"]
+        )
         queues = [
             {
                 "QueueArn": q["Queue"],

@@ -1,7 +1,8 @@
 """Local state that outlives the process (under .orchard/local/, git-ignored).
 
 - ``bucket/<bucket>/...``: every object of the local bucket as S3 holds it (images, manifests, results with
-  s3:// paths): ``orchard query`` reads the Parquet from here; a later ``orchard upload`` restores it into moto.
+  s3:// paths): ``orchard query`` reads the Parquet from here; a later ``orchard upload`` restores it
+  into moto.
 - ``mirror/<bucket>/...``: the job's view (local paths, feature cache, exported networks).
 - ``catalog.json``: the Glue database as moto's get_tables/get_partitions return it, taken after each flow.
 - ``logs/<run id>.log``: each job's spark-submit log.
@@ -39,7 +40,11 @@ def save(stack: LocalStack) -> None:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
-    snapshot = {"bucket": bucket, "database": stack.resolver.refs["GlueDatabase"], "tables": glue_tables(stack)}
+    snapshot = {
+        "bucket": bucket,
+        "database": stack.resolver.refs["GlueDatabase"],
+        "tables": glue_tables(stack),
+    }
     catalog_path(stack.state_dir).write_text(json.dumps(snapshot, indent=2, default=str))
 
 
@@ -71,12 +76,16 @@ def restore(stack: LocalStack) -> int:
         s3.put_object(Bucket=bucket, Key=path.relative_to(root).as_posix(), Body=path.read_bytes())
     glue, database = stack.client("glue"), stack.resolver.refs["GlueDatabase"]
     for table in json.loads(snapshot_file.read_text())["tables"]:
-        glue.create_table(DatabaseName=database, TableInput={k: table[k] for k in TABLE_INPUT_KEYS if k in table})
+        glue.create_table(
+            DatabaseName=database, TableInput={k: table[k] for k in TABLE_INPUT_KEYS if k in table}
+        )
         partitions = [
             {"Values": p["Values"], "StorageDescriptor": p["StorageDescriptor"]} for p in table["Partitions"]
         ]
         for start in range(0, len(partitions), 100):
             glue.batch_create_partition(
-                DatabaseName=database, TableName=table["Name"], PartitionInputList=partitions[start : start + 100]
+                DatabaseName=database,
+                TableName=table["Name"],
+                PartitionInputList=partitions[start : start + 100],
             )
     return len(files)

@@ -1,4 +1,4 @@
-"""What the local stack takes from template.yaml: parameters, resource properties and a tiny intrinsic resolver.
+"""What the local stack takes from template.yaml: parameters, resource properties, a tiny intrinsic resolver.
 
 Only the intrinsics the template uses are resolved (Ref, Fn::Sub, Fn::GetAtt, Fn::If/Not/Equals); physical ids
 of resources are supplied by the local deploy as it creates them.
@@ -54,7 +54,7 @@ class Resolver:
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.template["Conditions"][name]))
 
-    def resolve(self, node: Any) -> Any:
+    def resolve(self, node: Any) -> Any:  # noqa: PLR0911 (one return per intrinsic)
         if isinstance(node, list):
             return [self.resolve(item) for item in node]
         if not isinstance(node, dict):
@@ -113,7 +113,9 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
     ]
 
 
-def function_environment(template: Mapping[str, Any], spec: FunctionSpec, resolver: Resolver) -> dict[str, str]:
+def function_environment(
+    template: Mapping[str, Any], spec: FunctionSpec, resolver: Resolver
+) -> dict[str, str]:
     """Globals' variables, then the function's own, resolved."""
     global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     own = spec.properties.get("Environment", {}).get("Variables", {})

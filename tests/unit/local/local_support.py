@@ -29,7 +29,7 @@ def parquet(table: pa.Table) -> bytes:
 
 @dataclass
 class FakeJob:
-    """Accepts every image under images/ with k=2; ``broken`` writes a report that disagrees with the files."""
+    """Accepts every image under images/ with k=2; ``broken`` writes a report disagreeing with the files."""
 
     stack: LocalStack
     broken: bool = False
@@ -46,18 +46,31 @@ class FakeJob:
         paths = [f"s3://{bucket}/{key}" for key in keys]
         labels = [key.split("/")[1] for key in keys]
         pca = pa.table(
-            {"path": paths, "label": labels, "pca": [[float(i), 1.0] for i in range(len(keys))]}, schema=PCA_SCHEMA
+            {"path": paths, "label": labels, "pca": [[float(i), 1.0] for i in range(len(keys))]},
+            schema=PCA_SCHEMA,
         )
         rejects = pa.table({"path": [], "label": [], "reason": []}, schema=REJECTS_SCHEMA)
         for dataset, table in (("pca", pca), ("rejects", rejects)):
             s3.put_object(Bucket=bucket, Key=f"results/{dataset}/run_id={run_id}/_SUCCESS", Body=b"")
             if table.num_rows:
-                s3.put_object(Bucket=bucket, Key=f"results/{dataset}/run_id={run_id}/part-0.parquet", Body=parquet(table))
-        counts = {"listed": len(keys), "featurized_this_run": 0, "reused_from_cache": len(keys), "rejected": 0}
+                s3.put_object(
+                    Bucket=bucket,
+                    Key=f"results/{dataset}/run_id={run_id}/part-0.parquet",
+                    Body=parquet(table),
+                )
+        counts = {
+            "listed": len(keys),
+            "featurized_this_run": 0,
+            "reused_from_cache": len(keys),
+            "rejected": 0,
+        }
         counts["in_pca"] = len(keys) + (1 if self.broken else 0)
         report = {
             "run_id": run_id, "status": "succeeded", "counts": counts, "k": 2, "variance_target": 0.95,
             "explained_variance": [0.9, 0.08], "cumulative_variance": [0.9, 0.98],
-            "weights": {"kind": "random", "id": "random:1234", "random": True}, "image_size": 96, "runtime": "tflite",
+            "weights": {"kind": "random", "id": "random:1234", "random": True},
+            "image_size": 96, "runtime": "tflite",
         }  # fmt: skip
-        s3.put_object(Bucket=bucket, Key=f"results/runs/run_id={run_id}/report.json", Body=json.dumps(report).encode())
+        s3.put_object(
+            Bucket=bucket, Key=f"results/runs/run_id={run_id}/report.json", Body=json.dumps(report).encode()
+        )

@@ -11,7 +11,7 @@ import pytest
 from local_support import FakeJob
 
 from orchard.local.flow import drain_queue, invoke_trigger, receive_batch, upload_images, wait_for
-from orchard.local.invoke import LocalFunctionError, ServiceFault
+from orchard.local.invoke import LocalFunctionError, ServiceFaultError
 from orchard.local.job_runner import EMR_SYNC, rebind_emr_tasks
 from orchard.local.run import local_stack, run_pending
 from orchard.local.stack import JOB_RUNNER, LocalStack
@@ -48,7 +48,9 @@ def test_upload_runs_the_definition_and_publishes(stack, tmp_path):
     assert execution.status == "SUCCEEDED"
     assert [s.name for s in execution.states] == HAPPY_PATH
     assert published_location(stack).endswith(f"/results/pca/run_id={execution.run_id}/")
-    rows = run_query(stack.state_dir, "SELECT label, count(*) AS n FROM pca GROUP BY label ORDER BY label").rows
+    rows = run_query(
+        stack.state_dir, "SELECT label, count(*) AS n FROM pca GROUP BY label ORDER BY label"
+    ).rows
     assert rows == [("Apple", 2), ("Pear", 1)]
 
 
@@ -68,8 +70,10 @@ def test_emr_task_gets_its_unmodified_parameters_as_a_valid_start_job_run(stack,
         "--output", f"s3://{bucket}/results", "--run-id", execution.run_id, "--weights", "random",
         "--image-size", "96", "--runtime", "tflite", "--variance", "0.95",
     ]  # fmt: skip
-    usage = stack.client("emr-serverless").get_job_run(applicationId=request["applicationId"], jobRunId=execution.run_id[:0] or stack.client("emr-serverless").list_job_runs(applicationId=request["applicationId"])["jobRuns"][0]["id"])
-    assert usage["jobRun"]["name"] == execution.run_id
+    emr = stack.client("emr-serverless")
+    [job_run] = emr.list_job_runs(applicationId=request["applicationId"])["jobRuns"]
+    assert job_run["name"] == execution.run_id  # a real (moto) job run: RecordJobUsage's GetJobRun answered
+    assert next(s for s in execution.states if s.name == "RecordJobUsage").outcome == "ok"
 
 
 def test_rebinding_changes_only_the_emr_task_resource():
@@ -91,11 +95,22 @@ def test_job_failure_is_caught_recorded_and_the_previous_run_stays_published(sta
     [failed] = run_pending(stack)
 
     assert failed.status == "FAILED"
-    assert [s.name for s in failed.states] == ["CheckInput", "Prepare", "RunFeaturizeJob", "RecordFailure", "RunFailed"]
+    assert [s.name for s in failed.states] == [
+        "CheckInput",
+        "Prepare",
+        "RunFeaturizeJob",
+        "RecordFailure",
+        "RunFailed",
+    ]
     assert failed.error == "EMRServerless.JobRunFailed"
     assert published_location(stack).endswith(f"/run_id={first.run_id}/")
-    runs = run_query(stack.state_dir, "SELECT run_id, status, published, error FROM runs ORDER BY status DESC")
-    assert runs.rows == [(first.run_id, "succeeded", True, None), (failed.run_id, "failed", False, "EMRServerless.JobRunFailed")]
+    runs = run_query(
+        stack.state_dir, "SELECT run_id, status, published, error FROM runs ORDER BY status DESC"
+    )
+    assert runs.rows == [
+        (first.run_id, "succeeded", True, None),
+        (failed.run_id, "failed", False, "EMRServerless.JobRunFailed"),
+    ]
     assert run_query(stack.state_dir, "SELECT count(*) FROM pca").rows == [(2,)]
 
 
@@ -111,12 +126,14 @@ def test_a_broken_output_fails_validation_and_publishes_nothing(stack, tmp_path)
     assert failed.error == "RunValidationError"
     assert "pca has 3 rows, report in_pca=4" in (failed.cause or "")
     assert published_location(stack).endswith(f"/run_id={first.run_id}/")
-    partitions = stack.client("glue").get_partitions(DatabaseName="orchard", TableName="pca_history")["Partitions"]
+    partitions = stack.client("glue").get_partitions(DatabaseName="orchard", TableName="pca_history")[
+        "Partitions"
+    ]
     assert [p["Values"] for p in partitions] == [[first.run_id]]
 
 
 def test_a_transient_invoke_error_is_retried_per_the_retry_policy(stack, tmp_path):
-    stack.functions.inject("orchard-validate", ServiceFault("throttled"))
+    stack.functions.inject("orchard-validate", ServiceFaultError("throttled"))
     upload_images(stack, images(tmp_path / "a", ["Apple/1.jpg", "Pear/1.jpg"]))
     [execution] = run_pending(stack)
 

@@ -1,0 +1,1 @@
+"""The whole Orchard flow on one machine: template.yaml provisioned in moto, real handlers, local Spark."""
