@@ -1,7 +1,8 @@
 """The local stack: what template.yaml declares, provisioned in moto with boto3 (moto's CloudFormation cannot
 deploy this SAM template), and the state machine created from the very statemachine/*.asl.json with the
-template's DefinitionSubstitutions. Only two edges are bound locally: Lambda Invoke (in-process handlers,
-``invoke.py``) and the EMR Serverless task (``job_runner.rebind_emr_tasks``).
+template's DefinitionSubstitutions. Bound locally: Lambda Invoke (in-process handlers, ``invoke.py``), the EMR
+Serverless task (``job_runner.rebind_emr_tasks``), and what moto's interpreter lacks for the
+``aws-sdk:emrserverless`` integration (``sdk_integration.py``, ``moto_gaps.py``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class LocalStack:
 
     def __exit__(self, *_: object) -> None:
         self._mock.stop()
+        boto3.DEFAULT_SESSION = None  # drop the bindings with the stack
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)

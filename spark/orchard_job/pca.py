@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 
 from orchard_job.model import FEATURE_DIM
 
@@ -62,14 +62,24 @@ def _partial_sums(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]
     )
 
 
+Sums = tuple[int, np.ndarray, np.ndarray]
+
+
+def _unpack(row: Row) -> Sums:
+    return row.n, np.frombuffer(row.total), np.frombuffer(row.gram).reshape(FEATURE_DIM, FEATURE_DIM)
+
+
+def _add(left: Sums, right: Sums) -> Sums:
+    return left[0] + right[0], left[1] + right[1], left[2] + right[2]
+
+
 def fit(features: DataFrame | None, variance: float, k: int | None) -> PcaModel:
-    count, total, gram = 0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM))
+    """Partial sums per partition, combined in a tree on the executors: the driver gets one (d x d) sum."""
+    zero: Sums = (0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM)))
     if features is None:  # no image was ever featurized with this model
-        return fit_from_sums(count, total, gram, variance, k)
-    for row in features.select("features").mapInArrow(_partial_sums, PARTIALS_SCHEMA).toLocalIterator():
-        count += row.n
-        total += np.frombuffer(row.total)
-        gram += np.frombuffer(row.gram).reshape(FEATURE_DIM, FEATURE_DIM)
+        return fit_from_sums(*zero, variance, k)
+    partials = features.select("features").mapInArrow(_partial_sums, PARTIALS_SCHEMA).rdd.map(_unpack)
+    count, total, gram = partials.treeAggregate(zero, _add, _add, depth=2)
     return fit_from_sums(count, total, gram, variance, k)
 
 

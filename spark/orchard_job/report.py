@@ -65,6 +65,7 @@ def build_report(
         "model_id": artifact.model_id,
         "image_size": config.image_size,
         "runtime": config.runtime,
+        "runtime_seconds": round(timings["total"], 3),
         "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
         "versions": {
             "spark": spark.version,

@@ -1,4 +1,4 @@
-"""The shipped benchmark runs end to end on a tiny set and writes the figures it promises (no timing asserts)."""
+"""The shipped benchmark runs end to end on a tiny set and writes the figures it promises (no timings)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ def test_bench_writes_its_figures(tmp_path: Path) -> None:
     figures_path = tmp_path / "bench.json"
     command = [sys.executable, "-m", "orchard.bench", "--images", "24", "--labels", "3", "--image-size", "96",
                "--rounds", "1", "--workdir", str(tmp_path / "work"), "--json", str(figures_path)]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, env=environment(), timeout=900, check=False)
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=environment(), timeout=900, check=False
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(figures_path.read_text())
-    assert PROMISED_KEYS <= set(figures)
+    assert set(figures) >= PROMISED_KEYS
     assert figures["n_images"] == 24 and figures["rerun_counts"]["featurized_this_run"] == 1
     assert figures["orchard_img_s"] > 0 and figures["seed_img_s"] > 0 and figures["worker_peak_rss_mb"] > 0
