@@ -20,21 +20,23 @@ from orchard.local_spark import local_conf
 from orchard_job import pca
 from orchard_job.model import FEATURE_DIM
 
-RANK = 64
+RANK = (
+    256  # latent factors with a decaying spectrum: k at 95% lands in the low hundreds, as for real features
+)
 ROWS_PER_PARTITION = 12_500
 
 
 def synthetic(spark: SparkSession, rows: int, path: Path) -> None:
-    """Rows with a low-rank structure plus noise, generated per partition from a fixed seed."""
+    """Non-negative rows of a low-rank signal plus noise (like pooled ReLU features), seeded per partition."""
     partitions = max(1, rows // ROWS_PER_PARTITION)
 
     def generate(index: int, _rows: Iterable[int]) -> Iterator[tuple[str, str, list[float]]]:
         rng = np.random.default_rng(1000 + index)
-        basis = np.random.default_rng(7).normal(size=(RANK, FEATURE_DIM))
+        spectrum = np.geomspace(1.0, 0.01, RANK)[:, None]
+        basis = np.random.default_rng(7).normal(size=(RANK, FEATURE_DIM)) * spectrum
         count = rows // partitions + (1 if index < rows % partitions else 0)
-        x = np.abs(
-            rng.normal(size=(count, RANK)) @ basis * 0.05 + rng.normal(0.4, 0.05, size=(count, FEATURE_DIM))
-        )
+        signal = rng.normal(size=(count, RANK)) @ basis * 0.1
+        x = np.maximum(signal + 1.0 + rng.normal(0.0, 0.01, size=(count, FEATURE_DIM)), 0.0)
         for i, row in enumerate(x.astype(np.float32)):
             yield (f"synthetic/{index}/{i}.jpg", f"L{i % 24}", row.tolist())
 
@@ -53,8 +55,7 @@ def main() -> None:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "256")
-    data = workdir / f"features-{rows}"
+    data = workdir / f"features-{rows}-rank{RANK}"
     if not data.exists():
         synthetic(spark, rows, data)
     features = spark.read.parquet(str(data))

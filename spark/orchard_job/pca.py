@@ -18,6 +18,8 @@ from pyspark.sql import DataFrame, Row
 from orchard_job.model import FEATURE_DIM
 
 PARTIALS_SCHEMA = "n long, total binary, gram binary"
+# Feature rows are 5 KB: bigger Arrow batches than the featurize stage's make fewer, larger matrix products.
+ARROW_BATCH_ROWS = "4096"
 
 
 class PcaError(ValueError):
@@ -78,6 +80,7 @@ def fit(features: DataFrame | None, variance: float, k: int | None) -> PcaModel:
     zero: Sums = (0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM)))
     if features is None:  # no image was ever featurized with this model
         return fit_from_sums(*zero, variance, k)
+    features.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
     partials = features.select("features").mapInArrow(_partial_sums, PARTIALS_SCHEMA).rdd.map(_unpack)
     count, total, gram = partials.treeAggregate(zero, _add, _add, depth=2)
     return fit_from_sums(count, total, gram, variance, k)
@@ -116,6 +119,7 @@ def choose_k(ratios: np.ndarray, variance: float, k: int | None) -> int:
 
 def project(features: DataFrame, model: PcaModel) -> DataFrame:
     """path, label, pca array<float> (k values) for every row of `features`."""
+    features.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
     mean, std, components = model.mean, model.std, model.components
 
     def run(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
