@@ -6,25 +6,15 @@ in tests/integration/local); the stand-in receives the same StartJobRun Paramete
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+from aws_support import PCA_SCHEMA, REJECTS_SCHEMA, parquet_bytes
 
 from orchard.local.job_runner import start_job_run_request
 from orchard.local.stack import LocalStack
-
-PCA_SCHEMA = pa.schema([("path", pa.string()), ("label", pa.string()), ("pca", pa.list_(pa.float32()))])
-REJECTS_SCHEMA = pa.schema([("path", pa.string()), ("label", pa.string()), ("reason", pa.string())])
-
-
-def parquet(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
 
 
 @dataclass
@@ -56,7 +46,7 @@ class FakeJob:
                 s3.put_object(
                     Bucket=bucket,
                     Key=f"results/{dataset}/run_id={run_id}/part-0.parquet",
-                    Body=parquet(table),
+                    Body=parquet_bytes(table),
                 )
         counts = {
             "listed": len(keys),
