@@ -20,7 +20,8 @@ from pyspark import SparkFiles
 from pyspark.sql import SparkSession
 
 from orchard_job import storage
-from orchard_job.model import WeightsSpec, file_sha256, imagenet_weights_path
+from orchard_job.config import RUNTIMES
+from orchard_job.model import IMAGE_SIZES, WeightsSpec, file_sha256, imagenet_weights_path
 
 log = logging.getLogger("orchard")
 ARTIFACTS_DIR = "_artifacts"
@@ -114,8 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m orchard_job.artifact")
     parser.add_argument("directory", type=Path)
     parser.add_argument("--weights", default="imagenet")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[96, 128, 160, 192, 224])
-    parser.add_argument("--runtime", default="tflite", choices=["tflite", "tf"])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(IMAGE_SIZES), choices=IMAGE_SIZES)
+    parser.add_argument("--runtime", default="tflite", choices=RUNTIMES)
     args = parser.parse_args(argv)
     args.directory.mkdir(parents=True, exist_ok=True)
     spec = WeightsSpec.parse(args.weights)

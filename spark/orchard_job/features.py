@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from orchard_job import storage
 from orchard_job.artifact import ModelArtifact
 from orchard_job.decode import DecodeError, decode_image
-from orchard_job.listing import Image, glob_escape
+from orchard_job.listing import IMAGE_GLOB, Image, glob_escape
 from orchard_job.model import FEATURE_DIM
 from orchard_job.runtime import Featurizer, get_featurizer
 
@@ -30,7 +30,6 @@ IMAGES_SCHEMA = "path string, label string, size long, modified_us long"
 COMPUTED_SCHEMA = "path string, content_sha256 string, features array<float>, error string"
 FEATURIZED_SCHEMA_COLUMNS = ["path", "label", "size", "modified_us", "content_sha256", "features", "error"]
 KEY = ["path", "size", "modified_us"]
-IMAGE_GLOB = "*.{[jJ][pP][gG],[jJ][pP][eE][gG],[pP][nN][gG]}"  # listing.IMAGE_PATTERN as a Hadoop glob
 
 
 @dataclass(frozen=True)
@@ -67,13 +66,8 @@ def plan(images: list[Image], index: CacheIndex) -> Plan:
 
 
 def images_frame(spark: SparkSession, images: list[Image]) -> DataFrame:
-    columns = {
-        "path": [i.path for i in images],
-        "label": [i.label for i in images],
-        "size": [i.size for i in images],
-        "modified_us": [i.modified_us for i in images],
-    }
-    return storage.local_frame(spark, columns, IMAGES_SCHEMA)
+    rows = [(i.path, i.label, i.size, i.modified_us) for i in images]
+    return storage.local_frame(spark, rows, IMAGES_SCHEMA)
 
 
 def load_contents(spark: SparkSession, images: list[Image], root: str | None = None) -> DataFrame:
@@ -93,7 +87,7 @@ def load_contents(spark: SparkSession, images: list[Image], root: str | None = N
         .option("pathGlobFilter", IMAGE_GLOB)
         .load(glob_escape(root))
     )
-    wanted = storage.local_frame(spark, {"path": [image.path for image in images]}, "path string")
+    wanted = storage.local_frame(spark, [(image.path,) for image in images], "path string")
     return files.select("path", "content").join(F.broadcast(wanted), "path", "left_semi")
 
 
@@ -104,13 +98,10 @@ def content_hashes(spark: SparkSession, images: list[Image], root: str | None) -
 
 def rekeyed_rows(spark: SparkSession, cache: DataFrame, rekeyed: list[tuple[Image, str]]) -> DataFrame:
     """Cached features of known content under the new (path, size, modified) keys."""
-    rows = images_frame(spark, [image for image, _ in rekeyed]).join(
-        storage.local_frame(
-            spark,
-            {"path": [i.path for i, _ in rekeyed], "content_sha256": [sha for _, sha in rekeyed]},
-            "path string, content_sha256 string",
-        ),
-        "path",
+    rows = storage.local_frame(
+        spark,
+        [(i.path, i.label, i.size, i.modified_us, sha) for i, sha in rekeyed],
+        IMAGES_SCHEMA + ", content_sha256 string",
     )
     by_hash = cache.select("content_sha256", "features").dropDuplicates(["content_sha256"])
     return rows.join(by_hash, "content_sha256").select(*FEATURIZED_SCHEMA_COLUMNS[:-1])

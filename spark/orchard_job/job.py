@@ -17,7 +17,7 @@ from orchard_job import artifact as artifacts
 from orchard_job import features as feats
 from orchard_job import pca, storage
 from orchard_job.config import JobConfig
-from orchard_job.listing import Image, Reject, list_images
+from orchard_job.listing import Image, Listing, Reject, list_images
 from orchard_job.report import Counts, build_report, run_outputs, write_run_files
 
 log = logging.getLogger("orchard")
@@ -68,17 +68,13 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     log.info("listed %d images (%d rejected before decoding)", listing.listed, len(listing.rejects))
 
     model = artifacts.describe(config.weights, config.image_size, config.runtime)
-    update = update_features(spark, config, model, listing.images, stages)
+    update = update_features(spark, config, model, listing, stages)
     rate = update.featurized / max(stages.seconds.get("featurize", 0.0), 1e-9)
     log.info("featurized %d images (%.1f img/s), reused %d, %d failed to decode",
              update.featurized, rate, update.reused, len(update.rejects))  # fmt: skip
     rejects = listing.rejects + update.rejects
-    columns = {
-        "path": [r.path for r in rejects],
-        "label": [r.label for r in rejects],
-        "reason": [r.reason for r in rejects],
-    }
-    storage.local_frame(spark, columns, REJECTS_SCHEMA).coalesce(1).write.mode("overwrite").parquet(
+    rows = [(r.path, r.label, r.reason) for r in rejects]
+    storage.local_frame(spark, rows, REJECTS_SCHEMA).coalesce(1).write.mode("overwrite").parquet(
         outputs["rejects"]
     )
 
@@ -106,7 +102,7 @@ def update_features(
     spark: SparkSession,
     config: JobConfig,
     model: artifacts.ModelArtifact,
-    images: list[Image],
+    listing: Listing,
     stages: Stages,
 ) -> FeatureUpdate:
     """Append what this run featurized or re-keyed to features/run_id=<id>/; the UDF runs once per image."""
@@ -114,8 +110,8 @@ def update_features(
     with stages.stage("cache_lookup"):
         cache = feats.cached_rows(spark, features_uri, model.model_id)
         index = feats.read_index(cache)
-        plan = feats.plan(images, index)
-        root = scan_root(spark, config, plan.pending, images)
+        plan = feats.plan(listing.images, index)
+        root = scan_root(listing, plan.pending)
         rekeyed, fresh = split_by_content(spark, plan, index, root)
     if not fresh and not rekeyed:
         return FeatureUpdate(featurized=0, reused=len(plan.reused), rejects=[])
@@ -123,7 +119,7 @@ def update_features(
         with stages.stage("model"):
             artifacts.ship(spark, model, config.weights, config.output)
     with stages.stage("featurize"):
-        root = scan_root(spark, config, fresh, images)
+        root = scan_root(listing, fresh)
         featurized = feats.featurize(spark, fresh, model, config.batch_size, root).persist(
             StorageLevel.MEMORY_AND_DISK
         )
@@ -152,9 +148,9 @@ def split_by_content(
     return rekeyed, [image for image in plan.pending if hashes[image.path] not in index.hashes]
 
 
-def scan_root(spark: SparkSession, config: JobConfig, wanted: list[Image], images: list[Image]) -> str | None:
+def scan_root(listing: Listing, wanted: list[Image]) -> str | None:
     """--input's root when the wanted files are most of it (one scan beats a lookup per file), else None."""
-    if config.input is None or not wanted or len(wanted) < 0.5 * len(images):
+    root = listing.root
+    if root is None or not wanted or len(wanted) < 0.5 * len(listing.images):
         return None
-    root = storage.qualify(spark, config.input).rstrip("/")
     return root if all(image.path.startswith(root + "/") for image in wanted) else None

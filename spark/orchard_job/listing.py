@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from orchard_job import storage
 
 IMAGE_PATTERN = r"(?i)\.(jpe?g|png)$"
+IMAGE_GLOB = "*.{[jJ][pP][gG],[jJ][pP][eE][gG],[pP][nN][gG]}"  # the same, as a Hadoop file-name glob
 NO_LABEL = "image is not inside a label folder (label = parent folder name)"
 MISSING = "missing: listed in the manifest but not found in storage"
 _GLOB_CHARS = re.compile(r"([\\*?\[\]{}])")
@@ -44,6 +45,7 @@ class Reject:
 class Listing:
     images: list[Image]
     rejects: list[Reject]
+    root: str | None  # --input, fully qualified as Spark prints paths; None for a manifest alone
 
     @property
     def listed(self) -> int:
@@ -67,7 +69,7 @@ def list_images(spark: SparkSession, input_uri: str | None, manifest_uri: str | 
             images.append(Image(path, label, int(row.size), int(row.modified_us)))
         else:
             rejects.append(Reject(path, label, NO_LABEL))
-    return Listing(images, rejects)
+    return Listing(images, rejects, root)
 
 
 def label_of(path: str, root: str | None) -> str:

@@ -56,8 +56,11 @@ def _fs_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
 
 
-def local_frame(spark: SparkSession, columns: dict[str, list[Any]], schema: str) -> DataFrame:
-    """A DataFrame from driver-side columns, sent to the JVM as Arrow (no Python job to unpickle rows)."""
+def local_frame(spark: SparkSession, rows: list[tuple[Any, ...]], schema: str) -> DataFrame:
+    """A DataFrame from driver-side rows, sent to the JVM as Arrow (no Python job to unpickle rows)."""
     import pandas as pd
+    from pyspark.sql.types import StructType, _parse_datatype_string
 
-    return spark.createDataFrame(pd.DataFrame(columns), schema)
+    struct = _parse_datatype_string(schema)
+    assert isinstance(struct, StructType), schema
+    return spark.createDataFrame(pd.DataFrame.from_records(rows, columns=struct.names), struct)
