@@ -11,6 +11,7 @@ Tables (Glue, all EXTERNAL over the bucket):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -83,6 +84,7 @@ RUNS_COLUMNS = (
 RUN_PARTITION = (("run_id", "string"),)
 PUBLISHED_RUN = "orchard.run_id"
 PUBLISHED_STARTED_AT = "orchard.started_at"
+PUBLISHED_MARKER_KEYS = (PUBLISHED_RUN, PUBLISHED_STARTED_AT)
 MAX_CAUSE = 4000
 
 
@@ -200,19 +202,33 @@ class Catalog:
         if current is None or not _same_definition(current, wanted):
             self.glue.update_table(DatabaseName=self.database, TableInput=wanted)
 
-    def add_partition(self, spec: TableSpec, results: Results, run_id: str) -> None:
-        """Add ``run_id=<id>``; an existing partition (a retried publish) is fine."""
-        descriptor = table_input(spec, results.uri(spec.dataset, f"run_id={run_id}"))["StorageDescriptor"]
-        response = self.glue.batch_create_partition(
-            DatabaseName=self.database,
-            TableName=spec.name,
-            PartitionInputList=[{"Values": [run_id], "StorageDescriptor": descriptor}],
-        )
-        errors = [
-            e for e in response.get("Errors", []) if e["ErrorDetail"]["ErrorCode"] != "AlreadyExistsException"
-        ]
-        if errors:
-            raise RuntimeError(f"could not add partition run_id={run_id} to {spec.name}: {errors}")
+    def add_partitions(self, spec: TableSpec, results: Results, run_ids: list[str]) -> None:
+        """Add ``run_id=<id>`` for each run; an existing partition (a retried publish) is fine."""
+        for start in range(0, len(run_ids), 100):  # BatchCreatePartition takes at most 100
+            batch = run_ids[start : start + 100]
+            partitions = [
+                {
+                    "Values": [run_id],
+                    "StorageDescriptor": table_input(spec, results.uri(spec.dataset, f"run_id={run_id}"))[
+                        "StorageDescriptor"
+                    ],
+                }
+                for run_id in batch
+            ]
+            response = self.glue.batch_create_partition(
+                DatabaseName=self.database, TableName=spec.name, PartitionInputList=partitions
+            )
+            errors = [
+                e
+                for e in response.get("Errors", [])
+                if e["ErrorDetail"]["ErrorCode"] != "AlreadyExistsException"
+            ]
+            if errors:
+                raise RuntimeError(f"could not add partitions {batch} to {spec.name}: {errors}")
+
+    def delete_table(self, name: str) -> None:
+        with contextlib.suppress(self.glue.exceptions.EntityNotFoundException):
+            self.glue.delete_table(DatabaseName=self.database, Name=name)
 
 
 def _same_definition(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
@@ -300,10 +316,11 @@ def publish_run(event: Mapping[str, Any], config: Config, session: boto3.Session
     for spec in (PCA_HISTORY, REJECTS_HISTORY, FEATURES):
         catalog.put_table(table_input(spec, results.uri(spec.dataset)))
     catalog.put_table(table_input(RUNS, results.uri(RUNS.dataset)))
-    catalog.add_partition(PCA_HISTORY, results, run_id)
-    catalog.add_partition(REJECTS_HISTORY, results, run_id)
-    if report["counts"].get("featurized_this_run", 0) > 0:
-        catalog.add_partition(FEATURES, results, run_id)
+    catalog.add_partitions(PCA_HISTORY, results, [run_id])
+    catalog.add_partitions(REJECTS_HISTORY, results, [run_id])
+    # The runs whose feature rows the snapshot uses (a retry reuses what a failed attempt featurized).
+    own = [run_id] if report["counts"].get("featurized_this_run", 0) > 0 else []
+    catalog.add_partitions(FEATURES, results, list(report.get("feature_runs", own)))
 
     # A run that started before the published one (overlapping batches) must not replace it.
     published = catalog.get_table(PCA.name)
@@ -369,11 +386,30 @@ def _error_text(error: Mapping[str, Any]) -> tuple[str, str]:
     return name, cause[:MAX_CAUSE]
 
 
+def realign_published_tables(catalog: Catalog, results: Results) -> None:
+    """A publish that failed between its two switches left ``rejects`` ahead of ``pca``: point it back."""
+    rejects = catalog.get_table(REJECTS.name)
+    if rejects is None:
+        return
+    pca = catalog.get_table(PCA.name)
+    marker = {k: v for k, v in (pca or {}).get("Parameters", {}).items() if k in PUBLISHED_MARKER_KEYS}
+    if rejects.get("Parameters", {}).get(PUBLISHED_RUN) == marker.get(PUBLISHED_RUN):
+        return
+    if not marker:  # the very first publish failed: there is no published run to point at
+        catalog.delete_table(REJECTS.name)
+    else:
+        location = results.uri(REJECTS.dataset, f"run_id={marker[PUBLISHED_RUN]}")
+        catalog.put_table(table_input(REJECTS, location, marker))
+    logger.warning("rejects table realigned with the published run", extra={"published_run": marker})
+
+
 def record_failure(event: Mapping[str, Any], config: Config, session: boto3.Session) -> dict[str, Any]:
     results = Results.parse(event["output"])
     state = event.get("state") or {}
     error_name, cause = _error_text(event.get("error") or {})
-    Catalog(config.database, session).put_table(table_input(RUNS, results.uri(RUNS.dataset)))
+    catalog = Catalog(config.database, session)
+    realign_published_tables(catalog, results)
+    catalog.put_table(table_input(RUNS, results.uri(RUNS.dataset)))
     usage = usage_from_job_run((state.get("usage") or {}).get("job_run"))
     record = {
         "run_id": event["run_id"],

@@ -1,9 +1,10 @@
-"""Turn a batch of S3 upload events (SQS-wrapped or direct) into one manifest and one state machine execution.
+"""Turn a batch of S3 upload and delete events (SQS-wrapped or direct) into one manifest and one execution.
 
-The manifest lists the batch's images as raw ``s3://bucket/key`` URIs. Each URI line follows a comment with
-the object's eTag and sequencer, so the manifest text, and the execution name derived from it, identify this
-exact set of uploads: a redelivered batch maps to the same name (Step Functions refuses a second execution),
-while a later re-upload of the same key is a new run.
+The manifest lists the batch's images as raw ``s3://bucket/key`` URIs (a deleted one as a ``# removed``
+comment: the run's full listing drops it). Each line follows a comment with the object's eTag and sequencer,
+so the manifest text, and the execution name derived from it, identify this exact set of events: a
+redelivered batch maps to the same name (Step Functions refuses a second execution), while a later re-upload
+of the same key is a new run. A redelivered batch whose run failed starts a retry run, ``<name>-r2``...
 """
 
 from __future__ import annotations
@@ -26,10 +27,16 @@ logger = Logger()
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 EXECUTION_NAME_PREFIX = "orchard"
+MAX_ATTEMPTS = 9  # runs per batch: the first and up to 8 retries after failures
+ENDED_WITHOUT_SUCCESS = {"FAILED", "TIMED_OUT", "ABORTED"}
 
 
 class MalformedMessageError(ValueError):
     """An SQS message whose body is not an S3 event notification."""
+
+
+class RetriesExhaustedError(RuntimeError):
+    """Every run of this batch failed; its messages go back to the queue (and on to the dead-letter queue)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class Upload:
     etag: str
     sequencer: str
     event_time: str
+    removed: bool = False
 
     @property
     def uri(self) -> str:
@@ -92,6 +100,7 @@ def upload_from_record(record: Mapping[str, Any]) -> Upload:
             etag=s3["object"].get("eTag", ""),
             sequencer=s3["object"].get("sequencer", ""),
             event_time=record.get("eventTime", ""),
+            removed=str(record.get("eventName", "")).startswith("ObjectRemoved"),
         )
     except (KeyError, TypeError) as e:
         raise MalformedMessageError(f"not an S3 event record: missing {e}") from e
@@ -110,6 +119,10 @@ def is_image(upload: Upload, config: Config) -> bool:
     if "\n" in upload.key or "\r" in upload.key:
         # The manifest is line-oriented; the job's --input listing still picks such a key up.
         logger.warning("key with a line break left to the next full listing", extra={"key": upload.key})
+        return False
+    if {".", ".."} & set(upload.key.split("/")):
+        # A path normalizer would read another object; the job's listing rejects such a key with its reason.
+        logger.warning("key with '.' or '..' segments left to the job's listing", extra={"key": upload.key})
         return False
     return True
 
@@ -148,10 +161,11 @@ def latest_per_key(uploads: list[Upload]) -> list[Upload]:
 
 
 def manifest_text(uploads: list[Upload]) -> str:
-    lines = [f"# orchard upload batch: {len(uploads)} image(s)"]
+    removed = sum(upload.removed for upload in uploads)
+    lines = [f"# orchard upload batch: {len(uploads) - removed} image(s), {removed} removed"]
     for upload in uploads:
         lines.append(f"# etag={upload.etag} sequencer={upload.sequencer}")
-        lines.append(upload.uri)
+        lines.append(f"# removed {upload.uri}" if upload.removed else upload.uri)
     return "\n".join(lines) + "\n"
 
 
@@ -182,18 +196,13 @@ def start_run(uploads: list[Upload], config: Config, session: boto3.Session) -> 
     session.client("s3").put_object(
         Bucket=config.bucket, Key=manifest_key, Body=text.encode(), ContentType="text/plain; charset=utf-8"
     )
-    execution_input = {"manifest": manifest_uri, "image_count": len(unique)}
-    try:
-        response = session.client("stepfunctions").start_execution(
-            stateMachineArn=config.state_machine_arn, name=name, input=json.dumps(execution_input)
-        )
-        started = True
-        execution_arn = response["executionArn"]
-    except ClientError as e:
-        if e.response["Error"]["Code"] != "ExecutionAlreadyExists":
-            raise
-        started = False
-        execution_arn = f"{config.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+    removed = sum(upload.removed for upload in unique)
+    execution_input = {
+        "manifest": manifest_uri,
+        "image_count": len(unique) - removed,
+        "removed_count": removed,
+    }
+    name, execution_arn, started = start_or_find(name, execution_input, config, session)
     logger.info(
         "run started" if started else "run already started",
         extra={"execution": execution_arn, "manifest": manifest_uri, "images": len(unique)},
@@ -204,6 +213,28 @@ def start_run(uploads: list[Upload], config: Config, session: boto3.Session) -> 
         "manifest": manifest_uri,
         "started": started,
     }
+
+
+def start_or_find(
+    name: str, execution_input: Mapping[str, Any], config: Config, session: boto3.Session
+) -> tuple[str, str, bool]:
+    """(name, arn, started): the batch's run, started unless it ran or runs; a failed run gets a retry."""
+    sfn = session.client("stepfunctions")
+    executions = config.state_machine_arn.replace(":stateMachine:", ":execution:")
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempt_name = name if attempt == 1 else f"{name}-r{attempt}"
+        arn = f"{executions}:{attempt_name}"
+        try:
+            sfn.start_execution(
+                stateMachineArn=config.state_machine_arn, name=attempt_name, input=json.dumps(execution_input)
+            )
+            return attempt_name, arn, True
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+        if sfn.describe_execution(executionArn=arn)["status"] not in ENDED_WITHOUT_SUCCESS:
+            return attempt_name, arn, False
+    raise RetriesExhaustedError(f"{name} failed {MAX_ATTEMPTS} times; see the runs table for the causes")
 
 
 def handle(event: Mapping[str, Any], config: Config, session: boto3.Session) -> dict[str, Any]:
@@ -217,7 +248,7 @@ def handle(event: Mapping[str, Any], config: Config, session: boto3.Session) -> 
     if batch.uploads:
         try:
             run = start_run(batch.uploads, config, session)
-        except (ClientError, BotoCoreError):
+        except (ClientError, BotoCoreError, RetriesExhaustedError):
             if not batch.image_message_ids:
                 raise
             logger.exception("could not start the run; the batch's messages will be redelivered")

@@ -31,6 +31,9 @@ from orchard.local_spark import REPO
 LOCAL_PARAMETERS = {
     "ImageUri": f"{tpl.ACCOUNT_ID}.dkr.ecr.{tpl.REGION}.amazonaws.com/orchard:local",
     "Weights": "random",
+    # moto lists executions consistently and local runs are short: take turns without settling, poll often.
+    "TurnPollSeconds": "1",
+    "TurnSettleSeconds": "0",
 }
 JOB_RUNNER = f"{tpl.STACK_NAME}-job-runner"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -175,7 +178,10 @@ class LocalStack:
         definition = json.loads(re.sub(r"\$\{(\w+)\}", lambda m: str(substitutions[m.group(1)]), text))
         definition = rebind_emr_tasks(definition, function_arn(JOB_RUNNER))
         arn = self.client("stepfunctions").create_state_machine(
-            name=tpl.STACK_NAME, definition=json.dumps(definition), roleArn=role, type=props["Type"]
+            name=self.resolver.resolve(props["Name"]),
+            definition=json.dumps(definition),
+            roleArn=role,
+            type=props["Type"],
         )["stateMachineArn"]
         self.resolver.refs["StateMachine"] = arn
         self.substitutions = substitutions

@@ -23,8 +23,8 @@ from orchard.samples import CORRUPT_NAME, fruit_image, write_samples
 
 pytestmark = pytest.mark.slow
 
-HAPPY_PATH = ["CheckInput", "Prepare", "RunFeaturizeJob", "RecordJobUsage", "Validate", "IsRunValid",
-              "CatalogAndPublish", "Published"]  # fmt: skip
+HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "RecordJobUsage",
+              "Validate", "IsRunValid", "CatalogAndPublish", "Published"]  # fmt: skip
 
 
 @dataclass

@@ -17,6 +17,8 @@ REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+TEMPLATE = REPO / "template.yaml"
+
 REGION = "us-east-1"
 BUCKET = "orchard-123456789012-us-east-1"
 RESULTS = f"s3://{BUCKET}/results"
@@ -119,3 +121,18 @@ def sample_run(run_id: str, images: int = 4, rejected: int = 1, k: int = 3) -> R
         "outputs": {"pca": f"{RESULTS}/pca/run_id={run_id}/"},
     }
     return RunOutputs(run_id, pca, rejects, features, report)
+
+
+def policy_statements(transformed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(role, statement) for every statement of every role's inline policies in a transformed template."""
+    found = []
+    for name, resource in transformed["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            found += [(name, s) for s in policy["PolicyDocument"]["Statement"]]
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

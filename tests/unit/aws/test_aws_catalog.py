@@ -150,6 +150,73 @@ def test_no_features_partition_when_the_run_featurized_nothing(
     assert partitions(session, "features") == []
 
 
+def test_features_partitions_cover_every_run_the_snapshot_reads(
+    session, make_run, write_run, load_event, context
+):
+    run = make_run(SECOND)
+    run.report["feature_runs"] = [
+        FIRST,
+        SECOND,
+    ]  # FIRST featurized, then failed later: SECOND reused its rows
+    write_run(run)
+
+    catalog.lambda_handler(publish_event(load_event, SECOND, "2025-03-14T10:15:01.000Z"), context)
+    catalog.lambda_handler(publish_event(load_event, SECOND, "2025-03-14T10:15:01.000Z"), context)  # retried
+
+    assert partitions(session, "features") == [[FIRST], [SECOND]]
+
+
+def publish_failing_at_the_pca_switch(monkeypatch, event: dict, context) -> None:
+    """Run the publish with Glue failing on the pca switch (after rejects switched), then restore Glue."""
+    switch = catalog.Catalog.put_table
+
+    def fail_on_pca(self, wanted):
+        if wanted["Name"] == "pca":
+            raise RuntimeError("Glue is unavailable")
+        switch(self, wanted)
+
+    monkeypatch.setattr(catalog.Catalog, "put_table", fail_on_pca)
+    with pytest.raises(RuntimeError):
+        catalog.lambda_handler(event, context)
+    monkeypatch.setattr(catalog.Catalog, "put_table", switch)
+
+
+def test_a_publish_that_failed_half_way_is_undone_by_the_failure_record(
+    session, make_run, write_run, load_event, context, monkeypatch
+):
+    write_run(make_run(FIRST))
+    catalog.lambda_handler(publish_event(load_event, FIRST, "2025-03-14T09:28:01.123Z"), context)
+    write_run(make_run(SECOND))
+    publish_failing_at_the_pca_switch(
+        monkeypatch, publish_event(load_event, SECOND, "2025-03-14T10:15:01Z"), context
+    )
+    assert table(session, "rejects")["StorageDescriptor"]["Location"].endswith(
+        f"run_id={SECOND}/"
+    )  # half done
+    failure = load_event("record_failure.json")
+    failure["run_id"] = SECOND
+    catalog.record_failure_handler(failure, context)
+
+    for name in ("pca", "rejects"):
+        assert table(session, name)["StorageDescriptor"]["Location"].endswith(f"/{name}/run_id={FIRST}/")
+        assert table(session, name)["Parameters"][catalog.PUBLISHED_RUN] == FIRST
+
+
+def test_a_first_publish_that_failed_half_way_leaves_no_rejects_table(
+    session, make_run, write_run, load_event, context, monkeypatch
+):
+    write_run(make_run(FIRST))
+    publish_failing_at_the_pca_switch(
+        monkeypatch, publish_event(load_event, FIRST, "2025-03-14T09:28:01Z"), context
+    )
+    failure = load_event("record_failure.json")
+    failure["run_id"] = FIRST
+    catalog.record_failure_handler(failure, context)
+
+    names = {t["Name"] for t in session.client("glue").get_tables(DatabaseName=DATABASE)["TableList"]}
+    assert "rejects" not in names and "pca" not in names
+
+
 def test_failed_run_is_recorded_and_published_run_untouched(
     session, make_run, write_run, load_event, context
 ):

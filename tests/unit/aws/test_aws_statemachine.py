@@ -46,7 +46,12 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> Any:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("app.py", "def lambda_handler(event, context):\n    return {}\n")
         substitutions = dict(SUBSTITUTIONS)
-        for placeholder in ("ValidateFunctionArn", "CatalogFunctionArn", "RecordFailureFunctionArn"):
+        for placeholder in (
+            "GateFunctionArn",
+            "ValidateFunctionArn",
+            "CatalogFunctionArn",
+            "RecordFailureFunctionArn",
+        ):
             substitutions[placeholder] = session.client("lambda").create_function(
                 FunctionName=placeholder.removesuffix("Arn"),
                 Runtime="python3.12",

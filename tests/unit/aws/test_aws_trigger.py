@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 from aws_support import BUCKET, REGION
+from moto.stepfunctions.models import stepfunctions_backends
 
 from functions.trigger import app as trigger
 
 ROLE = "arn:aws:iam::123456789012:role/orchard-states"
+ACCOUNT = "123456789012"  # moto's default account
 DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
 
 
@@ -30,6 +33,13 @@ def env(monkeypatch: pytest.MonkeyPatch, state_machine: str) -> None:
     monkeypatch.setenv("IMAGES_PREFIX", "images/")
     monkeypatch.setenv("MANIFESTS_PREFIX", "manifests/")
     monkeypatch.setenv("STATE_MACHINE_ARN", state_machine)
+
+
+def finish(execution_arn: str, status: str) -> None:
+    """End an execution as Step Functions would (moto runs none here): status and stop date."""
+    execution = stepfunctions_backends[ACCOUNT][REGION].describe_execution(execution_arn)
+    execution.status = status
+    execution.stop_date = datetime.now(UTC)
 
 
 def executions(session: boto3.Session, state_machine: str) -> list[dict[str, Any]]:
@@ -54,7 +64,7 @@ def test_sqs_batch_starts_one_execution_with_decoded_keys(session, state_machine
     assert response["batchItemFailures"] == []
     [execution] = executions(session, state_machine)
     execution_input = json.loads(execution["input"])
-    assert execution_input == {"manifest": response["run"]["manifest"], "image_count": 3}
+    assert execution_input == {"manifest": response["run"]["manifest"], "image_count": 3, "removed_count": 0}
     # Keys decoded exactly once: '+' is a space, %2B a literal plus, UTF-8 escapes become the characters.
     assert manifest_uris(read_manifest(session, execution_input["manifest"])) == [
         f"s3://{BUCKET}/images/Apple Braeburn/apple 1.jpg",
@@ -79,14 +89,64 @@ def test_redelivered_batch_does_not_start_a_second_run(session, state_machine, l
     first = trigger.lambda_handler(event, context)
     # Step Functions answers a same-name, same-input start of a running execution with that execution...
     while_running = trigger.lambda_handler(event, context)
-    session.client("stepfunctions").stop_execution(executionArn=first["run"]["execution_arn"])
-    # ...and with ExecutionAlreadyExists once it has closed; both count as started.
+    finish(first["run"]["execution_arn"], "SUCCEEDED")
+    # ...and with ExecutionAlreadyExists once it has closed: nothing more to do.
     after_close = trigger.lambda_handler(event, context)
 
     assert len(executions(session, state_machine)) == 1
     assert while_running["run"]["execution_arn"] == first["run"]["execution_arn"]
     assert after_close["run"] == {**first["run"], "started": False}
     assert after_close["batchItemFailures"] == []
+
+
+@pytest.mark.usefixtures("env")
+@pytest.mark.parametrize("ending", ["FAILED", "ABORTED", "TIMED_OUT"])
+def test_redelivered_batch_of_a_failed_run_starts_one_retry(
+    session, state_machine, load_event, context, ending
+):
+    event = load_event("sqs_s3_batch.json")
+    first = trigger.lambda_handler(event, context)
+    finish(first["run"]["execution_arn"], ending)
+    retry = trigger.lambda_handler(event, context)
+    again = trigger.lambda_handler(event, context)  # redelivered while the retry runs
+
+    assert retry["run"]["started"] is True
+    assert retry["run"]["execution_name"] == first["run"]["execution_name"] + "-r2"
+    assert retry["run"]["manifest"] == first["run"]["manifest"]
+    assert again["run"]["execution_arn"] == retry["run"]["execution_arn"]
+    assert sorted(e["name"] for e in executions(session, state_machine)) == [
+        first["run"]["execution_name"],
+        retry["run"]["execution_name"],
+    ]
+
+
+@pytest.mark.usefixtures("env")
+def test_a_batch_that_keeps_failing_goes_back_to_the_queue(session, state_machine, load_event, context):
+    event = load_event("sqs_s3_batch.json")
+    for _ in range(trigger.MAX_ATTEMPTS):
+        finish(trigger.lambda_handler(event, context)["run"]["execution_arn"], "FAILED")
+    exhausted = trigger.lambda_handler(event, context)
+
+    assert "run" not in exhausted
+    assert exhausted["batchItemFailures"] == [  # the messages that carried images
+        {"itemIdentifier": event["Records"][0]["messageId"]},
+        {"itemIdentifier": event["Records"][1]["messageId"]},
+    ]
+
+
+@pytest.mark.usefixtures("env")
+def test_deletions_start_a_run_that_lists_them_as_removed(session, state_machine, load_event, context):
+    event = load_event("s3_put.json")
+    trigger.lambda_handler(event, context)
+    record = event["Records"][0]
+    record["eventName"] = "ObjectRemoved:Delete"
+    record["s3"]["object"] = {"key": record["s3"]["object"]["key"], "sequencer": "0065F1A2B3C4D5E7FF"}
+    removed = trigger.lambda_handler(event, context)
+
+    text = read_manifest(session, removed["run"]["manifest"])
+    assert manifest_uris(text) == []
+    assert f"# removed s3://{BUCKET}/images/" in text
+    assert json.loads(executions(session, state_machine)[0]["input"])["removed_count"] == 1
 
 
 @pytest.mark.usefixtures("env")

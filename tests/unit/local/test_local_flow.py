@@ -18,8 +18,8 @@ from orchard.local.stack import JOB_RUNNER, LocalStack
 from orchard.local_spark import REPO
 from orchard.query import run_query
 
-HAPPY_PATH = ["CheckInput", "Prepare", "RunFeaturizeJob", "RecordJobUsage", "Validate", "IsRunValid",
-              "CatalogAndPublish", "Published"]  # fmt: skip
+HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "RecordJobUsage",
+              "Validate", "IsRunValid", "CatalogAndPublish", "Published"]  # fmt: skip
 
 
 @pytest.fixture
@@ -98,6 +98,8 @@ def test_job_failure_is_caught_recorded_and_the_previous_run_stays_published(sta
     assert [s.name for s in failed.states] == [
         "CheckInput",
         "Prepare",
+        "TakeTurn",
+        "IsItMyTurn",
         "RunFeaturizeJob",
         "RecordFailure",
         "RunFailed",
@@ -121,8 +123,7 @@ def test_a_broken_output_fails_validation_and_publishes_nothing(stack, tmp_path)
     upload_images(stack, images(tmp_path / "b", ["Plum/1.jpg"]))
     [failed] = run_pending(stack)
 
-    assert [s.name for s in failed.states] == ["CheckInput", "Prepare", "RunFeaturizeJob", "RecordJobUsage",
-                                               "Validate", "RecordFailure", "RunFailed"]  # fmt: skip
+    assert [s.name for s in failed.states] == [*HAPPY_PATH[:7], "RecordFailure", "RunFailed"]
     assert failed.error == "RunValidationError"
     assert "pca has 3 rows, report in_pca=4" in (failed.cause or "")
     assert published_location(stack).endswith(f"/run_id={first.run_id}/")

@@ -1,0 +1,427 @@
+"""Security properties of template.yaml (after the SAM transform) and of the repository's files.
+
+Least-privilege IAM is asserted as an explicit allow-list of (action -> resources): a new action, or a known
+action on a broader resource, fails until it is reviewed and listed here.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pytest
+from aws_support import REPO, as_list, policy_statements
+
+BUCKET_ARN = "${Bucket.Arn}"
+
+
+def ref(name: str) -> str:
+    """How render() writes !Ref name (and "X.Arn" for !GetAtt X.Arn)."""
+    return "${" + name + "}"
+
+
+def in_account(service: str, resource: str) -> str:
+    return f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"
+
+
+GLUE_RESOURCES = {
+    in_account("glue", "catalog"),
+    in_account("glue", "database/${GlueDatabase}"),
+    in_account("glue", "table/${GlueDatabase}/*"),
+}
+EMR_SYNC_RULE = {in_account("events", "rule/StepFunctionsGetEventsForEMRServerlessJobRule")}
+# Log delivery to CloudWatch Logs is authorised on "*" only; AWS documents no narrower resource for these.
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
+GLUE_ACTIONS = (
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:CreateTable",
+    "glue:UpdateTable",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:BatchCreatePartition",
+)
+STATIC_ALLOWED: dict[str, set[str]] = {
+    "s3:GetObject": {
+        BUCKET_ARN + "/${ImagesPrefix}*",
+        BUCKET_ARN + "/manifests/*",
+        BUCKET_ARN + "/${ResultsPrefix}/*",
+    },
+    "s3:PutObject": {
+        BUCKET_ARN + "/manifests/*",
+        BUCKET_ARN + "/${ResultsPrefix}/*",
+        BUCKET_ARN + "/${ResultsPrefix}/run_records/*",
+        BUCKET_ARN + "/logs/*",
+    },
+    "s3:DeleteObject": {BUCKET_ARN + "/${ResultsPrefix}/*"},
+    # Only with an s3:prefix condition (test_list_bucket_is_limited_to_the_stack_prefixes).
+    "s3:ListBucket": {BUCKET_ARN},
+    "emr-serverless:StartJobRun": {"${EmrApplication.Arn}"},
+    "emr-serverless:GetJobRun": {"${EmrApplication.Arn}/jobruns/*"},
+    "emr-serverless:CancelJobRun": {"${EmrApplication.Arn}/jobruns/*"},
+    # Only with iam:PassedToService (see test_pass_role_only_for_the_job_role_to_emr_serverless).
+    "iam:PassRole": {"${JobRole.Arn}"},
+    **dict.fromkeys(("events:PutTargets", "events:PutRule", "events:DescribeRule"), EMR_SYNC_RULE),
+    **{action: GLUE_RESOURCES for action in GLUE_ACTIONS},
+    # Undoing a half-done publish deletes the rejects table when no run was ever published; no other table.
+    "glue:DeleteTable": {
+        in_account("glue", "catalog"),
+        in_account("glue", "database/${GlueDatabase}"),
+        in_account("glue", "table/${GlueDatabase}/rejects"),
+    },
+    **{action: {"*"} for action in LOG_DELIVERY_ACTIONS},
+}
+LIST_PREFIXES = {"${ImagesPrefix}*", "${ResultsPrefix}", "${ResultsPrefix}/*"}
+# Object writes go under these prefixes only (never the bucket root or the images prefix).
+WRITE_PREFIXES = ("manifests/", "${ResultsPrefix}/", "logs/")
+TRUSTED_SERVICES = {"lambda.amazonaws.com", "states.amazonaws.com", "emr-serverless.amazonaws.com"}
+MANAGED = ("arn:aws:iam::aws:policy/service-role/", "arn:${AWS::Partition}:iam::aws:policy/service-role/")
+LAMBDA_BASIC = {prefix + "AWSLambdaBasicExecutionRole" for prefix in MANAGED}
+# SAM attaches it to the role of a function with an SQS event source; it is not scoped to the queue.
+LAMBDA_SQS = {prefix + "AWSLambdaSQSQueueExecutionRole" for prefix in MANAGED}
+# Parameter defaults, to turn resource patterns into concrete ARNs.
+CONCRETE = {
+    "${Bucket.Arn}": "arn:aws:s3:::bucket",
+    "${ImagesPrefix}": "images/",
+    "${ResultsPrefix}": "results",
+}
+MOTO_ACCOUNT = "123456789012"
+
+
+def render(value: Any) -> str:
+    """A resource (string or intrinsic) as one string: !Ref X -> ${X}, !GetAtt X.Y -> ${X.Y}, !Sub inlined."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        [(function, argument)] = value.items()
+        if function == "Ref":
+            return ref(argument)
+        if function == "Fn::GetAtt":
+            return ref(".".join(as_list(argument)))
+        if function == "Fn::Sub" and isinstance(argument, str):
+            return argument
+        if function == "Fn::Sub":
+            text, variables = argument
+            for name, variable in variables.items():
+                text = text.replace(ref(name), render(variable))
+            return str(text)
+    return repr(value)  # anything else matches no allowed resource
+
+
+def resources_of(transformed: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {n: r.get("Properties", {}) for n, r in transformed["Resources"].items() if r["Type"] == kind}
+
+
+def all_statements(transformed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Roles' inline policies plus any standalone AWS::IAM::Policy / ManagedPolicy."""
+    found = policy_statements(transformed)
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for name, properties in resources_of(transformed, kind).items():
+            found += [(name, s) for s in as_list(properties["PolicyDocument"]["Statement"])]
+    return found
+
+
+def grants(transformed: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(role, action, rendered resource, statement) for every Allow."""
+    return [
+        (role, action, render(resource), statement)
+        for role, statement in all_statements(transformed)
+        if statement["Effect"] == "Allow"
+        for action in as_list(statement.get("Action", []))
+        for resource in as_list(statement.get("Resource", []))
+    ]
+
+
+def allowed_resources(transformed: dict[str, Any]) -> dict[str, set[str]]:
+    """STATIC_ALLOWED plus the grants on the stack's own functions, log groups and state machine."""
+    allowed = {action: set(resources) for action, resources in STATIC_ALLOWED.items()}
+    functions = resources_of(transformed, "AWS::Lambda::Function")
+    # SAM's LambdaInvokePolicy template: the function, its versions and aliases.
+    allowed["lambda:InvokeFunction"] = {in_account("lambda", f"function:{ref(f)}*") for f in functions} | {
+        ref(f"{f}.Arn") for f in functions
+    }
+    log_groups = {ref(f"{g}.Arn") for g in resources_of(transformed, "AWS::Logs::LogGroup")}
+    allowed["logs:CreateLogStream"] = allowed["logs:PutLogEvents"] = log_groups
+    # The state machine by Ref, or by ARN built from its name (functions it invokes cannot Ref it).
+    machines = {"${StateMachine}"}
+    executions = {in_account("states", "execution:${StateMachine.Name}:*")}
+    for machine in resources_of(transformed, "AWS::StepFunctions::StateMachine").values():
+        if "StateMachineName" in machine:
+            name = render(machine["StateMachineName"])
+            machines.add(in_account("states", f"stateMachine:{name}"))
+            executions.add(in_account("states", f"execution:{name}:*"))
+    allowed["states:StartExecution"] = allowed["states:ListExecutions"] = machines
+    allowed["states:DescribeExecution"] = executions
+    return allowed
+
+
+def concrete(resource: str) -> str:
+    for placeholder, value in CONCRETE.items():
+        resource = resource.replace(placeholder, value)
+    return resource
+
+
+def is_s3_write(action: str) -> bool:
+    return action.startswith("s3:") and not action.startswith(("s3:Get", "s3:List"))
+
+
+def test_no_action_contains_a_wildcard(transformed):
+    for role, statement in all_statements(transformed):
+        assert "NotAction" not in statement and "NotResource" not in statement, (role, statement)
+        for action in as_list(statement.get("Action", [])):
+            assert "*" not in action and "?" not in action, (role, action)
+
+
+def test_every_grant_is_on_the_allow_list(transformed):
+    allowed = allowed_resources(transformed)
+    unexpected = [
+        (role, action, resource)
+        for role, action, resource, _ in grants(transformed)
+        if resource not in allowed.get(action, set())
+    ]
+    assert not unexpected, "\n".join(map(str, unexpected))
+
+
+def test_list_bucket_is_limited_to_the_stack_prefixes(transformed):
+    lists = [(role, s) for role, action, _, s in grants(transformed) if action == "s3:ListBucket"]
+    assert lists
+    for role, statement in lists:
+        assert list(statement.get("Condition", {})) == ["StringLike"], role
+        prefixes = {render(p) for p in as_list(statement["Condition"]["StringLike"]["s3:prefix"])}
+        assert prefixes <= LIST_PREFIXES, (role, prefixes)
+
+
+def test_object_writes_are_confined_to_their_prefixes(transformed):
+    writes = [
+        (role, action, resource) for role, action, resource, _ in grants(transformed) if is_s3_write(action)
+    ]
+    assert writes
+    for grant in writes:
+        resource = grant[2]
+        assert resource.startswith(BUCKET_ARN + "/"), grant
+        assert resource.removeprefix(BUCKET_ARN + "/").startswith(WRITE_PREFIXES), grant
+        for outside in ("x", "other/x", "images/Label/x.jpg"):
+            assert not fnmatchcase(f"arn:aws:s3:::bucket/{outside}", concrete(resource)), grant
+
+
+def test_images_prefix_is_read_only_for_every_role(transformed):
+    image = "arn:aws:s3:::bucket/images/Label/cat.jpg"
+    for role, action, resource, _ in grants(transformed):
+        if action.startswith("s3:") and fnmatchcase(image, concrete(resource)):
+            assert action.startswith(("s3:Get", "s3:List")), (role, action, resource)
+
+
+def test_roles_trust_only_the_stack_services(transformed):
+    for name, role in resources_of(transformed, "AWS::IAM::Role").items():
+        for statement in role["AssumeRolePolicyDocument"]["Statement"]:
+            assert set(statement["Principal"]) == {"Service"}, name
+            assert set(as_list(statement["Principal"]["Service"])) <= TRUSTED_SERVICES, name
+
+
+def test_managed_policies_are_only_the_lambda_basics_sam_attaches(transformed):
+    functions = resources_of(transformed, "AWS::Lambda::Function")
+    queues = {ref(f"{q}.Arn") for q in resources_of(transformed, "AWS::SQS::Queue")}
+    sqs_functions = {
+        m["FunctionName"]["Ref"]
+        for m in resources_of(transformed, "AWS::Lambda::EventSourceMapping").values()
+        if render(m["EventSourceArn"]) in queues
+    }
+    role_of = {f: p["Role"]["Fn::GetAtt"][0] for f, p in functions.items()}
+    for name, role in resources_of(transformed, "AWS::IAM::Role").items():
+        functions_using = [f for f, r in role_of.items() if r == name]
+        allowed: set[str] = set()
+        if functions_using:
+            allowed |= LAMBDA_BASIC
+        if set(functions_using) & sqs_functions:
+            allowed |= LAMBDA_SQS
+        managed = {render(arn) for arn in role.get("ManagedPolicyArns", [])}
+        assert managed <= allowed, (name, managed - allowed)
+
+
+def test_no_iam_users_or_access_keys(transformed):
+    kinds = {r["Type"] for r in transformed["Resources"].values()}
+    assert not kinds & {"AWS::IAM::User", "AWS::IAM::AccessKey", "AWS::IAM::Group"}
+
+
+def test_bucket_is_private_owner_enforced_encrypted_and_tls_only(transformed):
+    buckets = resources_of(transformed, "AWS::S3::Bucket")
+    assert buckets
+    for name, bucket in buckets.items():
+        assert bucket["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, name
+        assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}], name
+        assert "AccessControl" not in bucket and "WebsiteConfiguration" not in bucket, name
+        rules = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rules, name
+        for rule in rules:
+            algorithm = rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            assert algorithm in {"AES256", "aws:kms", "aws:kms:dsse"}, name
+        policies = [
+            p["PolicyDocument"]["Statement"]
+            for p in resources_of(transformed, "AWS::S3::BucketPolicy").values()
+            if p["Bucket"] == {"Ref": name}
+        ]
+        assert len(policies) == 1, name
+        assert_denies_plain_http(name, policies[0])
+
+
+def assert_denies_plain_http(bucket: str, statements: list[dict[str, Any]]) -> None:
+    denies = [
+        s
+        for s in statements
+        if s["Effect"] == "Deny"
+        and s["Principal"] in ("*", {"AWS": "*"})
+        and as_list(s["Action"]) in (["s3:*"], ["*"])
+        and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert denies, bucket
+    covered = {render(r) for s in denies for r in as_list(s["Resource"])}
+    assert {ref(f"{bucket}.Arn"), ref(f"{bucket}.Arn") + "/*"} <= covered, covered
+    public = [s for s in statements if s["Effect"] == "Allow" and s.get("Principal") in ("*", {"AWS": "*"})]
+    assert public == [], bucket
+
+
+def test_athena_results_are_encrypted_enforced_and_in_the_stack_bucket(transformed):
+    workgroups = resources_of(transformed, "AWS::Athena::WorkGroup")
+    assert workgroups
+    for name, workgroup in workgroups.items():
+        configuration = workgroup["WorkGroupConfiguration"]
+        assert configuration["EnforceWorkGroupConfiguration"] is True, name
+        results = configuration["ResultConfiguration"]
+        encryption = results["EncryptionConfiguration"]["EncryptionOption"]
+        assert encryption in {"SSE_S3", "SSE_KMS", "CSE_KMS"}, name
+        assert render(results["OutputLocation"]) == "s3://${Bucket}/athena-results/", name
+
+
+def test_queues_are_encrypted(transformed):
+    queues = resources_of(transformed, "AWS::SQS::Queue")
+    assert queues
+    for name, queue in queues.items():
+        assert queue.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue, name
+
+
+def test_queue_policy_only_lets_the_stack_bucket_send(transformed):
+    [bucket] = resources_of(transformed, "AWS::S3::Bucket").values()
+    bucket_arn = "arn:${AWS::Partition}:s3:::" + render(bucket["BucketName"])
+    policies = resources_of(transformed, "AWS::SQS::QueuePolicy")
+    assert policies
+    for name, policy in policies.items():
+        for statement in as_list(policy["PolicyDocument"]["Statement"]):
+            if statement["Effect"] != "Allow":
+                continue
+            assert statement["Principal"] == {"Service": "s3.amazonaws.com"}, name
+            assert as_list(statement["Action"]) == ["sqs:SendMessage"], name
+            condition = statement["Condition"]
+            source_arn = condition.get("ArnEquals", condition.get("ArnLike", {}))["aws:SourceArn"]
+            assert render(source_arn) == bucket_arn, name
+            assert condition["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}, name
+
+
+def test_functions_run_python_312_or_newer(transformed):
+    functions = resources_of(transformed, "AWS::Lambda::Function")
+    assert functions
+    for name, function in functions.items():
+        match = re.fullmatch(r"python3\.(\d+)", function["Runtime"])
+        assert match and int(match.group(1)) >= 12, (name, function["Runtime"])
+
+
+def test_functions_are_not_publicly_invocable(transformed):
+    assert resources_of(transformed, "AWS::Lambda::Url") == {}
+    for name, permission in resources_of(transformed, "AWS::Lambda::Permission").items():
+        assert permission["Principal"] not in ("*", {"AWS": "*"}), name
+        assert permission["Principal"].endswith(".amazonaws.com"), name
+        assert "SourceArn" in permission or "SourceAccount" in permission, name
+
+
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL", re.I)
+
+
+def test_function_environments_hold_no_literal_secrets(transformed):
+    for name, function in resources_of(transformed, "AWS::Lambda::Function").items():
+        variables = function.get("Environment", {}).get("Variables", {})
+        for variable, value in variables.items():
+            literal = isinstance(value, str | int | float)
+            assert not (literal and SECRET_NAME.search(variable)), (name, variable)
+            assert not (literal and leaks(str(value))), (name, variable)
+
+
+# Repository scan. The patterns are written so that they do not match their own source text.
+LEAKS = {
+    "AWS access key id": re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
+    "AWS secret access key": re.compile(
+        r"aws_secret_access_key[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])", re.I
+    ),
+    "private key": re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
+}
+ACCOUNT_IDS = [
+    re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):"),
+    re.compile(r"\b(\d{12})\.dkr\.ecr\."),
+    re.compile(r"account[_-]?id[\"']?\s*[:=]\s*[\"']?(\d{12})\b", re.I),
+    re.compile(r"aws:SourceAccount[\"']?\s*[:=]\s*[\"']?(\d{12})\b"),
+    # This stack's bucket naming: <stack>-<account>-<region>.
+    re.compile(r"-(\d{12})-[a-z]{2}(?:-[a-z]+)+-\d\b"),
+]
+
+
+def leaks(line: str) -> list[str]:
+    found = [kind for kind, pattern in LEAKS.items() if pattern.search(line)]
+    accounts = {m.group(1) for p in ACCOUNT_IDS for m in p.finditer(line)} - {MOTO_ACCOUNT}
+    return found + [f"account id {a}" for a in sorted(accounts)]
+
+
+def repository_files() -> list[str]:
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [name for name in listed.split("\0") if name and (REPO / name).is_file()]
+
+
+def test_leak_patterns_catch_each_kind_of_leak():
+    # Built at run time so that this file stays clean for the repository scan.
+    key_id = "AKIA" + "Q" * 16
+    secret = "wJalr" + "X" * 35
+    account = "2" * 12
+    samples = {
+        f"aws_access_key_id = {key_id}": ["AWS access key id"],
+        f'"aws_secret_access_key": "{secret}"': ["AWS secret access key"],
+        "-" * 5 + "BEGIN RSA PRIVATE KEY" + "-" * 5: ["private key"],
+        f"arn:aws:iam::{account}:role/x": [f"account id {account}"],
+        f"{account}.dkr.ecr.eu-west-1.amazonaws.com/orchard:1": [f"account id {account}"],
+        f"orchard-{account}-us-east-1": [f"account id {account}"],
+        f"ACCOUNT_ID = '{account}'": [f"account id {account}"],
+        f"arn:aws:iam::{MOTO_ACCOUNT}:role/x": [],
+        "SentTimestamp: 1710408413589": [],
+    }
+    assert {line: leaks(line) for line in samples} == samples
+
+
+def test_repository_holds_no_secrets_or_account_ids():
+    offenders = []
+    for name in repository_files():
+        data = (REPO / name).read_bytes()
+        if b"\0" in data[:8192]:
+            continue  # binary
+        for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+            offenders += [f"{name}:{number}: {kind}" for kind in leaks(line)]
+    assert not offenders, "\n".join(offenders)
