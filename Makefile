@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: setup demo test test-fast bench lint format check-java clean image push-image
+.PHONY: setup demo test test-fast bench soak lint format check-java clean image push-image
 
 setup: $(STAMP)
 
@@ -31,6 +31,9 @@ test-fast: setup check-java
 
 bench: setup check-java
 	$(BIN)/python -m orchard.bench $(ARGS)
+
+soak: setup check-java
+	$(BIN)/orchard soak $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

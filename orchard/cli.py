@@ -4,6 +4,7 @@ orchard demo [--images DIR] [--state DIR] [--image-size N] [--weights random|ima
                                                         (the whole flow on a local stack; see orchard/local/)
 orchard upload DIR [--state DIR]                         (more images into the local stack, then the flow)
 orchard query "<Athena SQL>" [--format table|csv|json]   (over the published tables of the local stack)
+orchard soak [--images N] [--duplicates F] [--image-size N] (a burst through a fresh local stack; figures)
 orchard featurize --input DIR --output DIR [job flags]     (the Spark job with local settings)
 orchard samples DIR [--per-label N] [--labels N]
 """
@@ -44,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("sql")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.add_argument("--state", type=Path, default=DEFAULT_STATE)
+    soak = commands.add_parser("soak", help="a burst of uploads, duplicated and reordered, through the flow")
+    soak.add_argument("--images", type=int, default=10_000)
+    soak.add_argument("--duplicates", type=float, default=0.10, help="share of notifications delivered twice")
+    soak.add_argument("--image-size", type=int, default=96)
+    soak.add_argument("--json", type=Path, help="also write the figures here")
+    add_stack_flags(soak, Path(".orchard") / "soak")
     featurize = commands.add_parser(
         "featurize", help="spark/featurize.py with local settings (flags pass through)"
     )
@@ -66,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     return local_cli.dispatch(args)
 
 
-def add_stack_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="local state folder (git-ignored)")
+def add_stack_flags(parser: argparse.ArgumentParser, state: Path = DEFAULT_STATE) -> None:
+    parser.add_argument("--state", type=Path, default=state, help="local state folder (git-ignored)")
     parser.add_argument("--cores", type=int, default=2)
 
 

@@ -1,4 +1,4 @@
-"""`orchard demo`, `orchard upload` and `orchard query`: the local flow and local Athena SQL."""
+"""`orchard demo|upload|soak|query`: the local flow, a burst through it, and local Athena SQL."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def dispatch(args: argparse.Namespace) -> int:
 
         print(JAVA_MISSING, file=sys.stderr)
         return 1
+    if args.command == "soak":
+        return soak(args)
     if args.command == "demo":
         images = args.images or sample_images(args.state.parent / "samples")
         parameters = {"ImageSize": str(args.image_size), "Weights": args.weights}
@@ -64,6 +66,25 @@ def flow(state: Path, images: Path, parameters: dict[str, str] | None, *, fresh:
     print_sample_query(state)
     print(f'\nLocal state: {state}/ (try: orchard query "SELECT * FROM runs"; orchard upload DIR)')
     return 0 if executions and all(e.status == "SUCCEEDED" for e in executions) else 1
+
+
+def soak(args: argparse.Namespace) -> int:
+    from orchard.local.run import local_stack
+    from orchard.soak import Burst, holds, print_figures, run_burst
+
+    burst = Burst(images=args.images, duplicate_fraction=args.duplicates)
+    parameters = {"ImageSize": str(args.image_size), "Weights": "random"}
+    print(f"Soak: {burst.images} uploads, {burst.duplicate_fraction:.0%} of notifications delivered twice, "
+          "all shuffled; the first trigger invocation times out after it started a run.",
+          flush=True)  # fmt: skip
+    with local_stack(args.state, parameters, fresh=True, cores=args.cores, echo=False) as stack:
+        figures = run_burst(stack, burst)
+    print_figures(figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    ok = holds(figures)
+    print("Nothing lost, nothing twice." if ok else "FAILED: see the figures above.")
+    return 0 if ok else 1
 
 
 def query(state: Path, sql: str, output: str) -> int:

@@ -1,9 +1,10 @@
 """Uploads -> S3 notification -> SQS -> trigger -> one execution, on the local stack.
 
 ``drain_queue`` plays Lambda's SQS event source mapping with the template's settings: it gathers up to
-BatchSize messages into one invocation (uploads are finished when it runs, so the batching window has closed),
-invokes the trigger through the Lambda Invoke API, and deletes the messages the function did not report in
-``batchItemFailures`` (ReportBatchItemFailures), which stay for redelivery.
+BatchSize messages, and at most Lambda's 6 MB of event, into one invocation (uploads are finished when it
+runs, so the batching window has closed), invokes the trigger through the Lambda Invoke API, and deletes the
+messages the function did not report in ``batchItemFailures`` (ReportBatchItemFailures), which stay for
+redelivery.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from orchard.local import template as tpl
 from orchard.local.stack import LocalStack
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+MAX_EVENT_BYTES = 6 * 1024 * 1024  # Lambda's invocation payload limit, which also caps an SQS batch
 
 
 def upload_images(stack: LocalStack, folder: Path) -> list[str]:
@@ -55,16 +57,34 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
 def receive_batch(stack: LocalStack, batch_size: int) -> list[dict[str, Any]]:
     sqs = stack.client("sqs")
     messages: list[dict[str, Any]] = []
+    size = len(json.dumps(sqs_event([], "")))
     while len(messages) < batch_size:
         received = sqs.receive_message(
             QueueUrl=stack.queue_url,
             MaxNumberOfMessages=min(10, batch_size - len(messages)),
             AttributeNames=["All"],
         ).get("Messages", [])
+        for index, message in enumerate(received):
+            size += len(json.dumps(sqs_event([message], ""))) + 1
+            if size > MAX_EVENT_BYTES:  # the poller returns what does not fit to the queue
+                release(stack, received[index:])
+                return messages
+            messages.append(message)
         if not received:
             break
-        messages += received
     return messages
+
+
+def release(stack: LocalStack, messages: list[dict[str, Any]]) -> None:
+    """Make received messages visible again at once (as when their visibility timeout expires)."""
+    for start in range(0, len(messages), 10):
+        stack.client("sqs").change_message_visibility_batch(
+            QueueUrl=stack.queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages[start : start + 10])
+            ],
+        )
 
 
 def drain_queue(stack: LocalStack) -> list[dict[str, Any]]:

@@ -108,6 +108,8 @@ class Functions:
         pending = self.faults.get(name)
         if pending:
             raise pending.pop(0)
+        if not self.environments[name]:  # the job runner: no process-wide environment to guard
+            return self.handlers[name](event, Context(name))
         with self.lock, environment(self.environments[name]):
             return self.handlers[name](event, Context(name))
 

@@ -1,9 +1,13 @@
-"""The job's local view of the bucket: s3://bucket/key <-> <mirror>/bucket/key, both ways.
+"""The job's local view of the bucket: s3://bucket/key <-> <mirror>/bucket/<key as a local path>, both ways.
 
 Spark reads s3:// through EMRFS on AWS; locally (no hadoop-aws) it reads a folder mirroring the bucket. Images
 keep their mtime across syncs (a file is re-downloaded only when its content changes), so the job's feature
 cache, keyed on (path, size, modified), works run after run. Outputs go back with every local path in them
 turned into the s3:// URI it stands for, so validate, catalog and queries see what AWS would hold.
+
+Keys map to local paths through ``KeyFolder`` (one file per key, inside the mirror, reversible). A key that
+no Hadoop path can name ('.', '..' or empty segments) is not mirrored: on AWS the job can only meet it as a
+manifest line, so locally too it stays an s3:// URI there, which the job rejects from its text, unread.
 """
 
 from __future__ import annotations
@@ -19,30 +23,44 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from orchard.local.keys import SUFFIX, KeyFolder, hadoop_addressable
+
 
 class Mirror:
     def __init__(self, root: Path, bucket: str, s3: Any) -> None:
         self.root = root.resolve()
         self.bucket = bucket
         self.s3 = s3
+        self.files = KeyFolder(self.root / bucket)
         self.local_prefix = re.compile(r"file:/+" + re.escape(str(self.root / bucket).lstrip("/")) + "/")
 
     def path(self, key: str) -> Path:
-        return self.root / self.bucket / key
+        return self.files.path(key)
 
     def to_local(self, uri: str) -> str:
-        """s3://bucket/key -> file:/<mirror>/bucket/key (other values unchanged)."""
+        """s3://bucket/key -> file:/<mirror>/bucket/<local path>; a file's key Hadoop cannot name stays as it
+        is, and so does any other value."""
         prefix = f"s3://{self.bucket}/"
-        return f"file:{self.path(uri.removeprefix(prefix))}" if uri.startswith(prefix) else uri
+        if not uri.startswith(prefix):
+            return uri
+        key = uri.removeprefix(prefix)
+        if not SUFFIX.search(key):  # a folder (--input, --output): the files the job reads have a suffix
+            slash = "/" if key.endswith("/") or not key else ""
+            return f"file:{self.files.folder(key)}{slash}"
+        return f"file:{self.path(key)}" if hadoop_addressable(key) else uri
 
     def to_s3(self, text: str) -> str:
-        return self.local_prefix.sub(f"s3://{self.bucket}/", text)
+        """A value that is a path in the mirror -> the s3:// URI it stands for; other values unchanged."""
+        match = self.local_prefix.match(text)
+        return f"s3://{self.bucket}/{self.files.key(text[match.end() :])}" if match else text
 
     def pull(self, prefix: str) -> int:
         """Mirror every object under prefix (new or changed content only); drop files gone from S3."""
         seen, fetched = set(), 0
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
+                if not hadoop_addressable(obj["Key"]):
+                    continue
                 target = self.path(obj["Key"])
                 seen.add(target)
                 if target.exists() and _md5(target) == obj["ETag"].strip('"'):
@@ -52,7 +70,7 @@ class Mirror:
                 stamp = obj["LastModified"].timestamp()
                 os.utime(target, (stamp, stamp))
                 fetched += 1
-        folder = self.path(prefix)
+        folder = self.files.folder(prefix)
         for stale in (
             (p for p in folder.rglob("*") if p.is_file() and p not in seen) if folder.exists() else ()
         ):
@@ -70,13 +88,13 @@ class Mirror:
 
     def push(self, prefix: str, run_id: str) -> int:
         """Upload the run's outputs (folders named run_id=<id>) under prefix, local paths turned into s3://."""
-        folder = self.path(prefix)
+        folder = self.files.folder(prefix)
         pushed = 0
         for file in sorted(folder.rglob("*")):
-            relative = file.relative_to(self.root / self.bucket).as_posix()
-            if not file.is_file() or f"/run_id={run_id}/" not in relative or file.name.startswith("."):
+            key = self.files.key(file.relative_to(self.files.root).as_posix())
+            if not file.is_file() or f"/run_id={run_id}/" not in key or file.name.startswith("."):
                 continue
-            self.s3.put_object(Bucket=self.bucket, Key=relative, Body=self._cloud_bytes(file))
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=self._cloud_bytes(file))
             pushed += 1
         return pushed
 

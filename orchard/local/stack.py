@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from orchard.local import moto_gaps, sdk_integration
+from orchard.local import moto_gaps, moto_sqs, sdk_integration
 from orchard.local import template as tpl
 from orchard.local.invoke import Functions, environment, function_arn, load_handler
 from orchard.local.job_runner import JobRunner, rebind_emr_tasks
@@ -70,6 +70,7 @@ class LocalStack:
             session.events.register_first("before-send.lambda.Invoke", self.functions.before_send)
         sdk_integration.install(boto3.DEFAULT_SESSION)
         moto_gaps.apply()
+        moto_sqs.apply()
         self.template = tpl.load_template()
         self.resolver = tpl.Resolver(self.template, {**LOCAL_PARAMETERS, **self.parameters})
         return self

@@ -1,8 +1,9 @@
 """Local state that outlives the process (under .orchard/local/, git-ignored).
 
 - ``bucket/<bucket>/...``: every object of the local bucket as S3 holds it (images, manifests, results with
-  s3:// paths): ``orchard query`` reads the Parquet from here; a later ``orchard upload`` restores it
-  into moto.
+  s3:// paths), one file per key (``keys.KeyFolder``: odd keys get stand-in names, listed in
+  ``bucket/<bucket>~names/``): ``orchard query`` reads the Parquet from here; a later ``orchard upload``
+  restores it into moto.
 - ``mirror/<bucket>/...``: the job's view (local paths, feature cache, exported networks).
 - ``catalog.json``: the Glue database as moto's get_tables/get_partitions return it, taken after each flow.
 - ``logs/<run id>.log``: each job's spark-submit log.
@@ -15,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from orchard.local.keys import KeyFolder
 from orchard.local.stack import LocalStack
 
 DEFAULT_STATE_DIR = Path(".orchard") / "local"
@@ -32,10 +34,10 @@ def catalog_path(state_dir: Path) -> Path:
 def save(stack: LocalStack) -> None:
     """Export the bucket (new or changed objects) and snapshot the Glue catalog."""
     s3, bucket = stack.client("s3"), stack.outputs["BucketName"]
-    root = bucket_dir(stack.state_dir, bucket)
+    files = KeyFolder(bucket_dir(stack.state_dir, bucket))
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
-            target = root / obj["Key"]
+            target = files.path(obj["Key"])
             if target.exists() and hashlib.md5(target.read_bytes()).hexdigest() == obj["ETag"].strip('"'):
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -70,10 +72,11 @@ def restore(stack: LocalStack) -> int:
     if not snapshot_file.exists():
         return 0
     s3, bucket = stack.client("s3"), stack.outputs["BucketName"]
-    root = bucket_dir(stack.state_dir, bucket)
-    files = [p for p in sorted(root.rglob("*")) if p.is_file()]
+    folder = KeyFolder(bucket_dir(stack.state_dir, bucket))
+    files = [p for p in sorted(folder.root.rglob("*")) if p.is_file()]
     for path in files:
-        s3.put_object(Bucket=bucket, Key=path.relative_to(root).as_posix(), Body=path.read_bytes())
+        key = folder.key(path.relative_to(folder.root).as_posix())
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
     glue, database = stack.client("glue"), stack.resolver.refs["GlueDatabase"]
     for table in json.loads(snapshot_file.read_text())["tables"]:
         glue.create_table(

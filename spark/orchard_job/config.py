@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from orchard_job import storage
 from orchard_job.model import IMAGE_SIZES, WeightsSpec
 
 RUNTIMES = ("tflite", "tf")
@@ -38,11 +39,21 @@ class JobConfig:
             raise ValueError(f"--runtime must be one of {RUNTIMES}")
         if not _safe_run_id(self.run_id):
             raise ValueError("--run-id may hold letters, digits, '-', '_' and '.' only (it names folders)")
+        if self.input and _nested(self.input, self.output):
+            # The next listing would take the job's own outputs (scree.png, ...) for images, and a run
+            # could overwrite the images it reads.
+            raise ValueError("--output must not be inside --input, nor --input inside --output")
 
 
 def _safe_run_id(run_id: str) -> bool:
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
     return 0 < len(run_id) <= 128 and set(run_id) <= allowed and run_id not in (".", "..")
+
+
+def _nested(a: str, b: str) -> bool:
+    """One of two URIs (or local paths) is the other or a folder inside it."""
+    a, b = (storage.normalize(uri).rstrip("/") for uri in (a, b))
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
 def default_run_id() -> str:

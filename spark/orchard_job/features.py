@@ -1,9 +1,10 @@
 """Incremental featurization: reuse cached features, decode + run the network only on new content.
 
 Lookup order, planned on the driver from a small index of the cache (no feature vectors): the same
-(path, size, modified) with the same model id is reused without reading the file; otherwise the file is
-read and hashed, and content featurized before with this model (same sha256) is re-keyed under the new
-path; only content never featurized with this model reaches the network.
+(path, size, modified) with the same model id is reused without reading the file, unless the run's manifest
+names the path (just uploaded: it may be an overwrite within the same second); otherwise the file is read and
+hashed, and content featurized before with this model (same sha256) is re-keyed under the new path; only
+content never featurized with this model reaches the network.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ KEY = ["path", "size", "modified_us"]
 
 @dataclass(frozen=True)
 class CacheIndex:
-    keys: dict[tuple[str, int, int], str]  # (path, size, modified_us) -> content_sha256
+    rows: dict[tuple[str, int, int], dict[str, str]]  # (path, size, modified_us) -> {content_sha256: run_id}
     hashes: set[str]
 
 
@@ -52,17 +53,45 @@ def cached_rows(spark: SparkSession, features_uri: str, model_id: str) -> DataFr
 
 
 def read_index(cache: DataFrame | None) -> CacheIndex:
+    rows: dict[tuple[str, int, int], dict[str, str]] = {}
     if cache is None:
-        return CacheIndex({}, set())
-    rows = cache.select(*KEY, "content_sha256").collect()
-    return CacheIndex(
-        {(r.path, r.size, r.modified_us): r.content_sha256 for r in rows}, {r.content_sha256 for r in rows}
+        return CacheIndex(rows, set())
+    for r in cache.select(*KEY, "content_sha256", "run_id").collect():
+        rows.setdefault((r.path, r.size, r.modified_us), {})[r.content_sha256] = r.run_id
+    return CacheIndex(rows, {sha for by_hash in rows.values() for sha in by_hash})
+
+
+def plan(images: list[Image], index: CacheIndex, uploaded: frozenset[str] = frozenset()) -> Plan:
+    trusted = [image.key in index.rows and image.path not in uploaded for image in images]
+    return Plan(
+        [image for image, ok in zip(images, trusted, strict=True) if ok],
+        [image for image, ok in zip(images, trusted, strict=True) if not ok],
     )
 
 
-def plan(images: list[Image], index: CacheIndex) -> Plan:
-    reused = [image for image in images if image.key in index.keys]
-    return Plan(reused, [image for image in images if image.key not in index.keys])
+@dataclass(frozen=True)
+class ReadPlan:
+    """What the pending images turned out to be once hashed."""
+
+    verified: list[Image]  # same key and same content as a cached row: reused as is
+    rekeyed: list[tuple[Image, str]]  # content cached under another key: its row is copied under this key
+    fresh: list[Image]  # content never featurized with this model
+
+
+def classify(pending: list[Image], hashes: dict[str, str], index: CacheIndex) -> ReadPlan:
+    verified = [i for i in pending if hashes.get(i.path) in index.rows.get(i.key, {})]
+    others = [i for i in pending if hashes.get(i.path) not in index.rows.get(i.key, {})]
+    rekeyed = [(i, hashes[i.path]) for i in others if hashes.get(i.path) in index.hashes]
+    return ReadPlan(verified, rekeyed, [i for i in others if hashes.get(i.path) not in index.hashes])
+
+
+def runs_of(images: list[Image], index: CacheIndex, hashes: dict[str, str]) -> set[str]:
+    """The runs whose cached rows these reused images take (the row of the read content when it was read)."""
+    runs = set()
+    for image in images:
+        by_hash = index.rows[image.key]
+        runs |= {by_hash[hashes[image.path]]} if image.path in hashes else set(by_hash.values())
+    return runs
 
 
 def images_frame(spark: SparkSession, images: list[Image]) -> DataFrame:
@@ -179,9 +208,19 @@ def to_cache_schema(df: DataFrame, artifact: ModelArtifact) -> DataFrame:
     )
 
 
-def current_features(spark: SparkSession, images: list[Image], cache: DataFrame | None) -> DataFrame | None:
-    """One cached feature row per listed image: path, label, features (read back from Parquet)."""
+def current_features(
+    spark: SparkSession, images: list[Image], cache: DataFrame | None, hashes: dict[str, str]
+) -> DataFrame | None:
+    """One cached feature row per listed image: path, label, features (read back from Parquet).
+
+    `hashes` (path -> sha256 of the content read in this run) picks the right row when an overwrite kept the
+    key: the old content's row has the same (path, size, modified) but another hash.
+    """
     if cache is None or not images:
         return None
-    latest = cache.select(*KEY, "features").dropDuplicates(KEY)
-    return images_frame(spark, images).join(latest, KEY, "inner").select("path", "label", "features")
+    rows = [(i.path, i.label, i.size, i.modified_us, hashes.get(i.path)) for i in images]
+    wanted = storage.local_frame(spark, rows, IMAGES_SCHEMA + ", read_sha256 string")
+    candidates = wanted.join(cache.select(*KEY, "content_sha256", "features"), KEY, "inner")
+    read = F.col("read_sha256")
+    matching = candidates.filter(read.isNull() | (read == F.col("content_sha256")))
+    return matching.dropDuplicates(KEY).select("path", "label", "features")

@@ -28,6 +28,8 @@ SESSION_CONF = {
     "spark.sql.files.openCostInBytes": str(64 * 1024),
     "spark.sql.execution.arrow.maxRecordsPerBatch": "256",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # run_id=<id> folders are names, whatever they look like (a run id may be all digits).
+    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
 }
 REJECTS_SCHEMA = "path string, label string, reason string"
 
@@ -54,6 +56,8 @@ class FeatureUpdate:
     featurized: int  # decoded and run through the network in this run
     reused: int  # taken from the cache (same key, or same content under a new key)
     rejects: list[Reject]  # files that failed to decode
+    hashes: dict[str, str]  # path -> sha256 of the files read in this run
+    feature_runs: list[str]  # the runs whose features/run_id=<id>/ rows this run's snapshot uses
 
 
 def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
@@ -81,7 +85,7 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     rejected_paths = {r.path for r in update.rejects}
     in_pca = [image for image in listing.images if image.path not in rejected_paths]
     current = feats.current_features(
-        spark, in_pca, feats.cached_rows(spark, outputs["features"], model.model_id)
+        spark, in_pca, feats.cached_rows(spark, outputs["features"], model.model_id), update.hashes
     )
     with stages.stage("pca_fit"):
         fitted = pca.fit(current, config.variance, config.k)
@@ -94,6 +98,7 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     counts.check()
     with stages.stage("report"):
         report = build_report(spark, config, model, fitted, counts, stages.with_total())
+        report["feature_runs"] = update.feature_runs
         write_run_files(spark, config, report, fitted, model)
     return report
 
@@ -110,11 +115,15 @@ def update_features(
     with stages.stage("cache_lookup"):
         cache = feats.cached_rows(spark, features_uri, model.model_id)
         index = feats.read_index(cache)
-        plan = feats.plan(listing.images, index)
+        plan = feats.plan(listing.images, index, listing.uploaded)
         root = scan_root(listing, plan.pending)
-        rekeyed, fresh = split_by_content(spark, plan, index, root)
+        hashes = feats.content_hashes(spark, plan.pending, root) if plan.pending and index.hashes else {}
+        read = feats.classify(plan.pending, hashes, index)
+    reused = plan.reused + read.verified
+    reused_runs = feats.runs_of(reused, index, hashes)
+    rekeyed, fresh = read.rekeyed, read.fresh
     if not fresh and not rekeyed:
-        return FeatureUpdate(featurized=0, reused=len(plan.reused), rejects=[])
+        return FeatureUpdate(0, len(reused), [], hashes, sorted(reused_runs))
     if fresh:
         with stages.stage("model"):
             artifacts.ship(spark, model, config.weights, config.output)
@@ -130,22 +139,14 @@ def update_features(
         feats.to_cache_schema(new_rows, model).write.mode("overwrite").parquet(destination)
         failed = featurized.filter(F.col("error").isNotNull()).select("path", "label", "error").collect()
         featurized.unpersist()
+    wrote = len(fresh) > len(failed) or bool(rekeyed)
     return FeatureUpdate(
         featurized=len(fresh) - len(failed),
-        reused=len(plan.reused) + len(rekeyed),
+        reused=len(reused) + len(rekeyed),
         rejects=[Reject(row.path, row.label, row.error) for row in failed],
+        hashes=hashes,
+        feature_runs=sorted({*reused_runs, *([config.run_id] if wrote else [])}),
     )
-
-
-def split_by_content(
-    spark: SparkSession, plan: feats.Plan, index: feats.CacheIndex, root: str | None
-) -> tuple[list[tuple[Image, str]], list[Image]]:
-    """(re-keyed images with their hash, images to featurize): known content is re-keyed, not recomputed."""
-    if not plan.pending or not index.hashes:
-        return [], plan.pending
-    hashes = feats.content_hashes(spark, plan.pending, root)
-    rekeyed = [(image, hashes[image.path]) for image in plan.pending if hashes[image.path] in index.hashes]
-    return rekeyed, [image for image in plan.pending if hashes[image.path] not in index.hashes]
 
 
 def scan_root(listing: Listing, wanted: list[Image]) -> str | None:

@@ -2,7 +2,12 @@
 
 The listing is collected to the driver once (paths and metadata, not bytes), so every later stage sees
 the same image set. Every listed image ends in the PCA snapshot or in rejects; the ones rejected here
-(missing, not inside a label folder) never reach the decoder.
+(missing or empty, not inside a label folder, refused manifest entries) never reach the decoder. Spark
+lists no empty files: an empty file is rejected when a manifest names it, and not listed otherwise.
+
+Manifest entries are refused unread when their path has '.', '..' or empty segments (to S3 these are plain
+characters of a key, but Hadoop's Path resolves or drops them and would read another object, or one
+outside the input), and, with --input, when they are not under the input folder.
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ IMAGE_PATTERN = r"(?i)\.(jpe?g|png)$"
 IMAGE_GLOB = "*.{[jJ][pP][gG],[jJ][pP][eE][gG],[pP][nN][gG]}"  # the same, as a Hadoop file-name glob
 NO_LABEL = "image is not inside a label folder (label = parent folder name)"
 MISSING = "missing: listed in the manifest but not found in storage"
+EMPTY = "empty file (0 bytes)"
+ODD_SEGMENTS = "key has '.', '..' or empty path segments: a Hadoop path would name another object (not read)"
+OUTSIDE_INPUT = "outside --input: listed in the manifest but not under the input folder (not read)"
 _GLOB_CHARS = re.compile(r"([\\*?\[\]{}])")
+_SCHEME_AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//[^/]*)?")
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,9 @@ class Listing:
     images: list[Image]
     rejects: list[Reject]
     root: str | None  # --input, fully qualified as Spark prints paths; None for a manifest alone
+    # Paths the manifest names: just uploaded, so a cached (path, size, modified) does not prove the content
+    # (S3 keeps modification times to the second): these are always hashed.
+    uploaded: frozenset[str] = frozenset()
 
     @property
     def listed(self) -> int:
@@ -55,21 +67,28 @@ class Listing:
 def list_images(spark: SparkSession, input_uri: str | None, manifest_uri: str | None) -> Listing:
     root = storage.qualify(spark, input_uri).rstrip("/") if input_uri else None
     found = {row.path: row for row in _list_files(spark, root).collect()} if root else {}
-    missing: list[str] = []
-    if manifest_uri:
-        entries = [storage.normalize(entry) for entry in read_manifest(spark, manifest_uri)]
-        outside = [path for path in entries if path not in found and not _under(path, root)]
-        existing = [path for path in outside if storage.exists(spark, path)]
+    entries = read_manifest(spark, manifest_uri) if manifest_uri else []
+    unread = {entry: reason for entry in entries if (reason := refusal(entry, root))}
+    wanted = set(entries) - unread.keys() - found.keys()
+    if root is None:  # a manifest alone: its entries are looked up wherever they are
+        existing = [path for path in sorted(wanted) if storage.exists(spark, path)]
         found.update({row.path: row for row in _files_at(spark, existing).collect()})
-        missing = [path for path in entries if path not in found]
-    images, rejects = [], [Reject(path, label_of(path, root), MISSING) for path in missing]
+    unread |= {path: unlisted(spark, path) for path in sorted(wanted - found.keys())}
+    rejects = [Reject(path, label_of(path, root), reason) for path, reason in unread.items()]
+    images = []
     for path, row in sorted(found.items()):
         label = label_of(path, root)
         if label:
             images.append(Image(path, label, int(row.size), int(row.modified_us)))
         else:
             rejects.append(Reject(path, label, NO_LABEL))
-    return Listing(images, rejects, root)
+    uploaded = frozenset(entry for entry in entries if entry not in unread and entry in found)
+    return Listing(images, rejects, root, uploaded)
+
+
+def unlisted(spark: SparkSession, path: str) -> str:
+    """Why a manifest entry is not in the listing: gone, or empty (Spark lists no empty files)."""
+    return EMPTY if storage.size(spark, path) == 0 else MISSING
 
 
 def label_of(path: str, root: str | None) -> str:
@@ -82,10 +101,28 @@ def label_of(path: str, root: str | None) -> str:
     return parent.rsplit("/", 1)[-1]
 
 
+def refusal(entry: str, root: str | None) -> str | None:
+    """Why a manifest entry (in Spark's form) is not read at all, or None."""
+    if has_odd_segments(entry):
+        return ODD_SEGMENTS
+    if root is not None and not entry.startswith(root + "/"):
+        return OUTSIDE_INPUT
+    return None
+
+
+def has_odd_segments(uri: str) -> bool:
+    """'.', '..' or empty segments in the path part of a URI or local path (a leading '/' is not one)."""
+    path = _SCHEME_AUTHORITY.sub("", uri, count=1)
+    segments = path.split("/")[1:] if path.startswith("/") else path.split("/")
+    return any(segment in ("", ".", "..") for segment in segments)
+
+
 def read_manifest(spark: SparkSession, manifest_uri: str) -> list[str]:
+    """The manifest's image entries as Spark prints paths; one with odd segments stays as written."""
     text = storage.read_bytes(spark, manifest_uri).decode("utf-8")
     entries = (line.strip() for line in text.splitlines())
-    return sorted({entry for entry in entries if entry and not entry.startswith("#") and is_image(entry)})
+    images = {entry for entry in entries if entry and not entry.startswith("#") and is_image(entry)}
+    return sorted(entry if has_odd_segments(entry) else storage.normalize(entry) for entry in images)
 
 
 def is_image(path: str) -> bool:
@@ -95,10 +132,6 @@ def is_image(path: str) -> bool:
 def glob_escape(path: str) -> str:
     """Spark treats load() paths as globs; S3 keys may contain glob characters."""
     return _GLOB_CHARS.sub(r"\\\1", path)
-
-
-def _under(path: str, root: str | None) -> bool:
-    return root is not None and path.startswith(root + "/")
 
 
 def _metadata(files: DataFrame) -> DataFrame:

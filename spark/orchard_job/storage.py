@@ -28,6 +28,12 @@ def exists(spark: SparkSession, uri: str) -> bool:
     return bool(fs.exists(path))
 
 
+def size(spark: SparkSession, uri: str) -> int | None:
+    """The file's length in bytes; None when there is no such file."""
+    fs, path = _fs_path(spark, uri)
+    return int(fs.getFileStatus(path).getLen()) if fs.exists(path) else None
+
+
 def read_bytes(spark: SparkSession, uri: str) -> bytes:
     fs, path = _fs_path(spark, uri)
     stream = fs.open(path)

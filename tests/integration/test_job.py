@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -136,24 +137,57 @@ def test_rerun_featurizes_only_new_or_changed_images(spark, dataset: tuple[Path,
     assert unchanged["counts"]["featurized_this_run"] == 0 and unchanged["counts"]["in_pca"] == 19
 
 
+def test_an_overwrite_keeping_size_and_mtime_is_refeaturized_when_the_manifest_names_it(
+    spark, dataset: tuple[Path, Path], tmp_path: Path
+) -> None:
+    images, out = dataset
+    target = images / "Lemon" / "0001_100.jpg"
+    job(spark, images, out, "r1", "--k", "3")
+    before = target.stat()
+    picture = fruit_image("Apple Red", random.Random(99))
+    for quality in range(90, 0, -10):  # a different picture no longer than the old file, padded after its end
+        replacement = io.BytesIO()
+        picture.save(replacement, format="JPEG", quality=quality)
+        if len(replacement.getvalue()) <= before.st_size:
+            break
+    target.write_bytes(replacement.getvalue().ljust(before.st_size, b"\0"))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # S3 keeps seconds: same modification time
+    manifest = tmp_path / "batch.txt"
+    manifest.write_text(f"# etag=... sequencer=...\n{target}\n")
+
+    report = job(spark, images, out, "r2", "--k", "3", "--manifest", str(manifest))
+
+    assert report["counts"]["featurized_this_run"] == 1
+    assert report["feature_runs"] == ["r1", "r2"]
+    [new_row] = table(out / "features" / "run_id=r2")["features"]
+    model = np.load(out / "models" / "run_id=r2" / "pca.npz")
+    inverse = np.divide(1.0, model["std"], out=np.zeros_like(model["std"]), where=model["std"] > 0)
+    pca = table(out / "pca" / "run_id=r2")
+    [published] = [
+        v for p, v in zip(pca["path"], pca["pca"], strict=True) if p.endswith("Lemon/0001_100.jpg")
+    ]
+    expected = ((np.array(new_row) - model["mean"]) * inverse) @ model["components"]
+    np.testing.assert_allclose(published, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_manifest_entries_join_the_listing(spark, dataset: tuple[Path, Path], tmp_path: Path) -> None:
     images, out = dataset
+    fruit_image("Kiwi", random.Random(5)).save(images / "Lemon" / "k 1+ü.jpg", format="JPEG")
     elsewhere = tmp_path / "elsewhere" / "Kiwi"
     elsewhere.mkdir(parents=True)
-    fruit_image("Kiwi", random.Random(5)).save(elsewhere / "k 1+ü.jpg", format="JPEG")
+    fruit_image("Kiwi", random.Random(6)).save(elsewhere / "outside.jpg", format="JPEG")
     manifest = tmp_path / "batch.txt"
     manifest.write_text(
-        f"# a batch\n{elsewhere / 'k 1+ü.jpg'}\n{images / 'Lemon' / '0000_100.jpg'}\n"
-        f"{images / 'Lemon' / 'gone.jpg'}\n\n"
+        f"# a batch\n{images / 'Lemon' / 'k 1+ü.jpg'}\n{images / 'Lemon' / '0000_100.jpg'}\n"
+        f"{images / 'Lemon' / 'gone.jpg'}\n{elsewhere / 'outside.jpg'}\n\n"
     )
     report = job(spark, images, out, "m1", "--manifest", str(manifest))
-    assert report["counts"]["listed"] == 22 and report["counts"]["rejected"] == 3
+    assert report["counts"]["listed"] == 23 and report["counts"]["rejected"] == 4
     rejects = table(out / "rejects" / "run_id=m1")
-    assert any(
-        p.endswith("gone.jpg") and r.startswith("missing")
-        for p, r in zip(rejects["path"], rejects["reason"], strict=True)
-    )
-    assert any(p.endswith("Kiwi/k 1+ü.jpg") for p in table(out / "pca" / "run_id=m1")["path"])
+    reasons = {Path(p).name: r for p, r in zip(rejects["path"], rejects["reason"], strict=True)}
+    assert reasons["gone.jpg"].startswith("missing")
+    assert reasons["outside.jpg"].startswith("outside --input")  # not read: a manifest stays in --input
+    assert any(p.endswith("Lemon/k 1+ü.jpg") for p in table(out / "pca" / "run_id=m1")["path"])
 
 
 def test_tf_runtime_agrees_with_litert(spark, dataset: tuple[Path, Path]) -> None:

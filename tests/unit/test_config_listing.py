@@ -1,4 +1,4 @@
-"""Flags -> JobConfig, labels from paths, manifest parsing, glob escaping, pinned versions."""
+"""Flags -> JobConfig, labels from paths, manifest entries refused unread, glob escaping, pinned versions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 
 from orchard_job.config import parse_args
-from orchard_job.listing import glob_escape, is_image, label_of
+from orchard_job.listing import (
+    EMPTY,
+    MISSING,
+    ODD_SEGMENTS,
+    OUTSIDE_INPUT,
+    glob_escape,
+    has_odd_segments,
+    is_image,
+    label_of,
+    list_images,
+)
 from orchard_job.storage import normalize
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +45,9 @@ def test_run_id_defaults_to_a_utc_timestamp() -> None:
         ["--input", "x", "--output", "y", "--image-size", "100"],
         ["--input", "x", "--output", "y", "--variance", "0.9", "--k", "3"],
         ["--input", "x", "--output", "y", "--variance", "1.5"],
+        ["--input", "s3://b/", "--output", "s3://b/results"],  # the output inside the input
+        ["--input", "/data/images/new", "--output", "file:///data/images/"],  # the input inside the output
+        ["--input", "s3://b/images", "--output", "s3://b/images/"],
     ],
 )
 def test_bad_flags_exit_with_usage(argv: list[str]) -> None:
@@ -57,6 +70,80 @@ def test_bad_flags_exit_with_usage(argv: list[str]) -> None:
 )
 def test_label_is_the_parent_folder(path: str, root: str | None, label: str) -> None:
     assert label_of(path, root) == label
+
+
+def test_output_beside_the_input_is_fine() -> None:
+    assert parse_args(["--input", "s3://b/images/", "--output", "s3://b/images-results"]).input
+
+
+@pytest.mark.parametrize(
+    ("uri", "odd"),
+    [
+        ("s3://b/images/../x.jpg", True),
+        ("s3://b/images/./x.jpg", True),
+        ("s3://b/images//x.jpg", True),
+        ("s3://b//x.jpg", True),
+        ("file:/data/Apple/../x.jpg", True),
+        ("../x.jpg", True),
+        ("s3://b/images/...jpg", False),
+        ("s3://b/images/a..b/.x.jpg", False),
+        ("file:///data/Apple/x.jpg", False),
+        ("/data/Apple/x.jpg", False),
+    ],
+)
+def test_odd_path_segments(uri: str, odd: bool) -> None:
+    assert has_odd_segments(uri) is odd
+
+
+def images_folder(root: Path) -> Path:
+    """Tiny files named like images: listing never decodes them."""
+    for name in ["images/Apple/a.jpg", "images/Pear/p.jpg", "elsewhere/Kiwi/k.jpg"]:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"listed, never decoded")
+    return root / "images"
+
+
+def test_manifest_entries_with_odd_segments_are_refused_unread(spark, tmp_path: Path) -> None:
+    images = images_folder(tmp_path)
+    # Each names an existing file once Hadoop resolves it (Apple/a.jpg): to S3 these are other keys.
+    odd = [f"file:{images}/Pear/../Apple/a.jpg", f"file:{images}/./Apple/a.jpg",
+           f"file:{images}//Apple/a.jpg", "s3://b/images/../outside.jpg"]  # fmt: skip
+    (tmp_path / "manifest.txt").write_text("\n".join(odd) + "\n")
+
+    listing = list_images(spark, str(images), str(tmp_path / "manifest.txt"))
+
+    assert [image.path for image in listing.images] == [
+        f"file:{images}/Apple/a.jpg",
+        f"file:{images}/Pear/p.jpg",
+    ]
+    assert sorted((r.path, r.reason) for r in listing.rejects) == sorted((uri, ODD_SEGMENTS) for uri in odd)
+
+
+def test_manifest_entries_outside_the_input_are_refused_unread(spark, tmp_path: Path) -> None:
+    images = images_folder(tmp_path)
+    outside = tmp_path / "elsewhere" / "Kiwi" / "k.jpg"
+    (tmp_path / "manifest.txt").write_text(f"{outside}\n{images / 'Pear' / 'p.jpg'}\n")
+
+    listing = list_images(spark, str(images), str(tmp_path / "manifest.txt"))
+    assert [(r.path, r.reason) for r in listing.rejects] == [(f"file:{outside}", OUTSIDE_INPUT)]
+    assert len(listing.images) == 2
+
+    alone = list_images(spark, None, str(tmp_path / "manifest.txt"))  # a manifest alone reads anywhere
+    assert sorted(image.label for image in alone.images) == ["Kiwi", "Pear"] and not alone.rejects
+
+
+def test_manifest_entries_not_listed_are_empty_or_missing(spark, tmp_path: Path) -> None:
+    images = images_folder(tmp_path)
+    (images / "Pear" / "empty.jpg").write_bytes(b"")  # Spark lists no empty file
+    (tmp_path / "manifest.txt").write_text(
+        f"{images / 'Pear' / 'empty.jpg'}\n{images / 'Pear' / 'gone.jpg'}\n"
+    )
+
+    listing = list_images(spark, str(images), str(tmp_path / "manifest.txt"))
+    assert sorted((Path(r.path).name, r.reason) for r in listing.rejects) == [
+        ("empty.jpg", EMPTY),
+        ("gone.jpg", MISSING),
+    ]
 
 
 def test_image_extensions_in_any_case() -> None:

@@ -87,10 +87,15 @@ LIST_PREFIXES = {"${ImagesPrefix}*", "${ResultsPrefix}", "${ResultsPrefix}/*"}
 # Object writes go under these prefixes only (never the bucket root or the images prefix).
 WRITE_PREFIXES = ("manifests/", "${ResultsPrefix}/", "logs/")
 TRUSTED_SERVICES = {"lambda.amazonaws.com", "states.amazonaws.com", "emr-serverless.amazonaws.com"}
-MANAGED = ("arn:aws:iam::aws:policy/service-role/", "arn:${AWS::Partition}:iam::aws:policy/service-role/")
-LAMBDA_BASIC = {prefix + "AWSLambdaBasicExecutionRole" for prefix in MANAGED}
-# SAM attaches it to the role of a function with an SQS event source; it is not scoped to the queue.
-LAMBDA_SQS = {prefix + "AWSLambdaSQSQueueExecutionRole" for prefix in MANAGED}
+# A function's role writes to its own log group only (the template declares the group: no CreateLogGroup).
+LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+# What Lambda's SQS event source mapping needs of the function's role, on its own queue only.
+SQS_CONSUMER_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+)
 # Parameter defaults, to turn resource patterns into concrete ARNs.
 CONCRETE = {
     "${Bucket.Arn}": "arn:aws:s3:::bucket",
@@ -152,8 +157,6 @@ def allowed_resources(transformed: dict[str, Any]) -> dict[str, set[str]]:
     allowed["lambda:InvokeFunction"] = {in_account("lambda", f"function:{ref(f)}*") for f in functions} | {
         ref(f"{f}.Arn") for f in functions
     }
-    log_groups = {ref(f"{g}.Arn") for g in resources_of(transformed, "AWS::Logs::LogGroup")}
-    allowed["logs:CreateLogStream"] = allowed["logs:PutLogEvents"] = log_groups
     # The state machine by Ref, or by ARN built from its name (functions it invokes cannot Ref it).
     machines = {"${StateMachine}"}
     executions = {in_account("states", "execution:${StateMachine.Name}:*")}
@@ -164,6 +167,44 @@ def allowed_resources(transformed: dict[str, Any]) -> dict[str, set[str]]:
             executions.add(in_account("states", f"execution:{name}:*"))
     allowed["states:StartExecution"] = allowed["states:ListExecutions"] = machines
     allowed["states:DescribeExecution"] = executions
+    return allowed
+
+
+def role_of_function(transformed: dict[str, Any]) -> dict[str, str]:
+    """Function -> the logical id of its execution role (given explicitly as !GetAtt <Role>.Arn)."""
+    functions = resources_of(transformed, "AWS::Lambda::Function")
+    return {f: p["Role"]["Fn::GetAtt"][0] for f, p in functions.items()}
+
+
+def function_name(transformed: dict[str, Any], function: str) -> str:
+    """The function's FunctionName as render() writes it (its Ref when the template leaves it unnamed)."""
+    properties = resources_of(transformed, "AWS::Lambda::Function")[function]
+    return render(properties.get("FunctionName", {"Ref": function}))
+
+
+def log_group_of_function(transformed: dict[str, Any], function: str) -> str | None:
+    """The logical id of the declared log group /aws/lambda/<function name>, if any."""
+    name = function_name(transformed, function)
+    groups = resources_of(transformed, "AWS::Logs::LogGroup")
+    return next((g for g, p in groups.items() if render(p["LogGroupName"]) == f"/aws/lambda/{name}"), None)
+
+
+def role_allowed_resources(transformed: dict[str, Any]) -> dict[str, dict[str, set[str]]]:
+    """Role -> (action -> resources) granted to one function's role only: its log group, its queue."""
+    allowed: dict[str, dict[str, set[str]]] = {}
+    for function, role in role_of_function(transformed).items():
+        name = function_name(transformed, function)
+        own_log_group = {in_account("logs", f"log-group:/aws/lambda/{name}:*")}
+        if group := log_group_of_function(transformed, function):
+            own_log_group.add(ref(f"{group}.Arn"))
+        allowed.setdefault(role, {}).update(dict.fromkeys(LOG_WRITE_ACTIONS, own_log_group))
+    queues = {ref(f"{q}.Arn") for q in resources_of(transformed, "AWS::SQS::Queue")}
+    for mapping in resources_of(transformed, "AWS::Lambda::EventSourceMapping").values():
+        queue = render(mapping["EventSourceArn"])
+        if queue in queues:
+            role = role_of_function(transformed)[mapping["FunctionName"]["Ref"]]
+            for action in SQS_CONSUMER_ACTIONS:
+                allowed[role].setdefault(action, set()).add(queue)
     return allowed
 
 
@@ -185,11 +226,11 @@ def test_no_action_contains_a_wildcard(transformed):
 
 
 def test_every_grant_is_on_the_allow_list(transformed):
-    allowed = allowed_resources(transformed)
+    allowed, per_role = allowed_resources(transformed), role_allowed_resources(transformed)
     unexpected = [
         (role, action, resource)
         for role, action, resource, _ in grants(transformed)
-        if resource not in allowed.get(action, set())
+        if resource not in allowed.get(action, set()) | per_role.get(role, {}).get(action, set())
     ]
     assert not unexpected, "\n".join(map(str, unexpected))
 
@@ -230,24 +271,25 @@ def test_roles_trust_only_the_stack_services(transformed):
             assert set(as_list(statement["Principal"]["Service"])) <= TRUSTED_SERVICES, name
 
 
-def test_managed_policies_are_only_the_lambda_basics_sam_attaches(transformed):
-    functions = resources_of(transformed, "AWS::Lambda::Function")
-    queues = {ref(f"{q}.Arn") for q in resources_of(transformed, "AWS::SQS::Queue")}
-    sqs_functions = {
-        m["FunctionName"]["Ref"]
-        for m in resources_of(transformed, "AWS::Lambda::EventSourceMapping").values()
-        if render(m["EventSourceArn"]) in queues
-    }
-    role_of = {f: p["Role"]["Fn::GetAtt"][0] for f, p in functions.items()}
-    for name, role in resources_of(transformed, "AWS::IAM::Role").items():
-        functions_using = [f for f, r in role_of.items() if r == name]
-        allowed: set[str] = set()
-        if functions_using:
-            allowed |= LAMBDA_BASIC
-        if set(functions_using) & sqs_functions:
-            allowed |= LAMBDA_SQS
-        managed = {render(arn) for arn in role.get("ManagedPolicyArns", [])}
-        assert managed <= allowed, (name, managed - allowed)
+def test_no_role_has_a_managed_policy(transformed):
+    # SAM attaches AWSLambdaBasicExecutionRole (and AWSLambdaSQSQueueExecutionRole) to the roles it generates
+    # for functions without Role: those grant logs and queue actions on "*".
+    roles = resources_of(transformed, "AWS::IAM::Role")
+    assert roles
+    for name, role in roles.items():
+        assert not role.get("ManagedPolicyArns"), (name, role.get("ManagedPolicyArns"))
+
+
+def test_every_function_has_its_own_role_and_log_group(transformed):
+    roles = resources_of(transformed, "AWS::IAM::Role")
+    role_of = role_of_function(transformed)
+    assert role_of
+    assert len(set(role_of.values())) == len(role_of), role_of  # no role shared between functions
+    for function, role in role_of.items():
+        for statement in roles[role]["AssumeRolePolicyDocument"]["Statement"]:
+            assert set(statement["Principal"]) == {"Service"}, (function, role)
+            assert as_list(statement["Principal"]["Service"]) == ["lambda.amazonaws.com"], (function, role)
+        assert log_group_of_function(transformed, function), function
 
 
 def test_no_iam_users_or_access_keys(transformed):

@@ -4,6 +4,8 @@ redelivery, and the EMR task's rebinding. The real Spark job runs in tests/integ
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +17,10 @@ from orchard.local.invoke import LocalFunctionError, ServiceFaultError
 from orchard.local.job_runner import EMR_SYNC, rebind_emr_tasks
 from orchard.local.run import local_stack, run_pending
 from orchard.local.stack import JOB_RUNNER, LocalStack
+from orchard.local.state import save
 from orchard.local_spark import REPO
 from orchard.query import run_query
+from orchard.soak import ended_in
 
 HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "RecordJobUsage",
               "Validate", "IsRunValid", "CatalogAndPublish", "Published"]  # fmt: skip
@@ -34,6 +38,16 @@ def images(folder: Path, names: list[str]) -> Path:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(b"\xff\xd8 not decoded by the stand-in " + name.encode())
     return folder
+
+
+def entered_state(stack: LocalStack, execution_arn: str, state: str) -> None:
+    sfn, deadline = stack.client("stepfunctions"), time.monotonic() + 60
+    while time.monotonic() < deadline:
+        events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+        if any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{execution_arn} did not reach {state}")
 
 
 def published_location(stack: LocalStack) -> str:
@@ -160,3 +174,28 @@ def test_redelivered_messages_start_no_second_run(stack, tmp_path):
     assert drain_queue(stack) == []
     arn = stack.outputs["StateMachineArn"]
     assert len(stack.client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]) == 1
+
+
+def test_runs_take_turns_and_a_waiting_run_steps_aside_for_a_newer_one(stack, tmp_path):
+    release = threading.Event()
+    real = stack.functions.handlers[JOB_RUNNER]
+
+    def held_job(parameters, context):
+        release.wait(60)
+        return real(parameters, context)
+
+    stack.functions.add(JOB_RUNNER, held_job)
+    executions = []
+    for batch, label in enumerate(["Apple", "Pear", "Plum"]):
+        upload_images(stack, images(tmp_path / str(batch), [f"{label}/1.jpg"]))
+        [response] = drain_queue(stack)
+        executions.append(response["run"]["execution_arn"])
+        entered_state(stack, executions[-1], "RunFeaturizeJob" if batch == 0 else "WaitForTurn")
+    release.set()
+    for arn in executions:
+        wait_for(stack, arn)
+    save(stack)
+
+    assert [ended_in(stack, arn) for arn in executions] == ["Published", "Superseded", "Published"]
+    rows = run_query(stack.state_dir, "SELECT label FROM pca ORDER BY label").rows
+    assert rows == [("Apple",), ("Pear",), ("Plum",)]
