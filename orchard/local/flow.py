@@ -135,6 +135,17 @@ def wait_for(stack: LocalStack, execution_arn: str, timeout: float = 1800) -> di
     return result
 
 
+def wait_until_entered(stack: LocalStack, execution_arn: str, state: str, timeout: float = 300) -> None:
+    """Block until the execution has entered `state` (to act while it is there)."""
+    deadline = time.monotonic() + timeout
+    while not any(
+        e.get("stateEnteredEventDetails", {}).get("name") == state for e in history(stack, execution_arn)
+    ):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{execution_arn} did not reach {state} in {timeout} s")
+        time.sleep(0.2)
+
+
 def history(stack: LocalStack, execution_arn: str) -> list[dict[str, Any]]:
     sfn, events, token = stack.client("stepfunctions"), [], None
     while True:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import random
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,17 +58,6 @@ def table_location(stack: LocalStack, name: str) -> str:
 def partitions(stack: LocalStack, table: str) -> list[str]:
     found = stack.client("glue").get_partitions(DatabaseName="orchard", TableName=table)["Partitions"]
     return sorted(p["Values"][0] for p in found)
-
-
-def entered_state(stack: LocalStack, execution_arn: str, state: str, timeout: float = 300) -> None:
-    """Block until the execution has entered `state`."""
-    sfn, deadline = stack.client("stepfunctions"), time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        events = sfn.get_execution_history(executionArn=execution_arn)["events"]
-        if any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"{execution_arn} did not reach {state}")
 
 
 def finished(stack: LocalStack, execution_arn: str) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from guarantee_support import (
     column,
-    entered_state,
     finished,
     fresh_stack,
     image_bytes,
@@ -24,7 +23,7 @@ from guarantee_support import (
     upload,
 )
 
-from orchard.local.flow import drain_queue, invoke_trigger, receive_batch
+from orchard.local.flow import drain_queue, invoke_trigger, receive_batch, wait_until_entered
 from orchard.local.invoke import LocalFunctionError
 from orchard.local.run import run_pending
 from orchard.local.stack import JOB_RUNNER, LocalStack
@@ -50,10 +49,10 @@ def test_uploads_during_a_run_wait_for_it_and_every_image_is_featurized_once(tmp
     with fresh_stack(tmp_path / "state") as stack:
         first = upload(stack, [f"Apple/{i}.jpg" for i in range(6)], seed=1)
         running = start(stack)
-        entered_state(stack, running, "RunFeaturizeJob")
+        wait_until_entered(stack, running, "RunFeaturizeJob")
         second = upload(stack, [f"Pear/{i}.jpg" for i in range(3)], seed=2)
         waiting = start(stack)
-        entered_state(stack, waiting, "WaitForTurn")
+        wait_until_entered(stack, waiting, "WaitForTurn")
         third = upload(stack, [f"Plum/{i}.jpg" for i in range(3)], seed=3)
         last = start(stack)
         outcomes = {arn: finished(stack, arn)["status"] for arn in (running, waiting, last)}

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from local_support import FakeJob
 
-from orchard.local.flow import drain_queue, invoke_trigger, receive_batch, upload_images, wait_for
+from orchard.local.flow import (
+    drain_queue,
+    invoke_trigger,
+    receive_batch,
+    upload_images,
+    wait_for,
+    wait_until_entered,
+)
 from orchard.local.invoke import LocalFunctionError, ServiceFaultError
 from orchard.local.job_runner import EMR_SYNC, rebind_emr_tasks
 from orchard.local.run import local_stack, run_pending
@@ -38,16 +44,6 @@ def images(folder: Path, names: list[str]) -> Path:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(b"\xff\xd8 not decoded by the stand-in " + name.encode())
     return folder
-
-
-def entered_state(stack: LocalStack, execution_arn: str, state: str) -> None:
-    sfn, deadline = stack.client("stepfunctions"), time.monotonic() + 60
-    while time.monotonic() < deadline:
-        events = sfn.get_execution_history(executionArn=execution_arn)["events"]
-        if any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{execution_arn} did not reach {state}")
 
 
 def published_location(stack: LocalStack) -> str:
@@ -190,7 +186,7 @@ def test_runs_take_turns_and_a_waiting_run_steps_aside_for_a_newer_one(stack, tm
         upload_images(stack, images(tmp_path / str(batch), [f"{label}/1.jpg"]))
         [response] = drain_queue(stack)
         executions.append(response["run"]["execution_arn"])
-        entered_state(stack, executions[-1], "RunFeaturizeJob" if batch == 0 else "WaitForTurn")
+        wait_until_entered(stack, executions[-1], "RunFeaturizeJob" if batch == 0 else "WaitForTurn")
     release.set()
     for arn in executions:
         wait_for(stack, arn)
