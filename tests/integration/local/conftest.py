@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,16 @@ from orchard_job.artifact import BAKED_ENV
 
 
 @pytest.fixture(scope="session")
-def baked_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def exported_network(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("baked-network")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "orchard_job.artifact",
-            str(directory),
-            "--weights",
-            "random",
-            "--sizes",
-            "96",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(BAKED_ENV, str(directory))
-        yield directory
+    export = [sys.executable, "-m", "orchard_job.artifact", str(directory), "--weights", "random"]
+    subprocess.run([*export, "--sizes", "96"], check=True, capture_output=True)
+    return directory
+
+
+@pytest.fixture
+def baked_network(exported_network: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """For one test: the job uses the exported network instead of exporting its own (tests elsewhere check
+    the export)."""
+    monkeypatch.setenv(BAKED_ENV, str(exported_network))
+    return exported_network
