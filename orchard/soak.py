@@ -19,7 +19,7 @@ from typing import Any
 from PIL import Image
 
 from orchard.local import template as tpl
-from orchard.local.flow import history, invoke_trigger, receive_batch, release, sqs_event
+from orchard.local.flow import delete, history, invoke_trigger, receive_batch, release, sqs_event
 from orchard.local.stack import LocalStack
 from orchard.local.state import save
 from orchard.query import run_query
@@ -61,10 +61,7 @@ def scramble(stack: LocalStack, duplicate_fraction: float, rng: random.Random) -
     sqs, bodies = stack.client("sqs"), []
     while received := sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages"):
         bodies += [m["Body"] for m in received]
-        sqs.delete_message_batch(
-            QueueUrl=stack.queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)],
-        )
+        delete(stack, received)
     bodies += rng.sample(bodies, int(len(bodies) * duplicate_fraction))
     rng.shuffle(bodies)
     for start in range(0, len(bodies), 10):

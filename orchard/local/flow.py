@@ -87,6 +87,18 @@ def release(stack: LocalStack, messages: list[dict[str, Any]]) -> None:
         )
 
 
+def delete(stack: LocalStack, messages: list[dict[str, Any]]) -> None:
+    """Delete received messages (what the poller does for those a function processed)."""
+    for start in range(0, len(messages), 10):
+        stack.client("sqs").delete_message_batch(
+            QueueUrl=stack.queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(messages[start : start + 10])
+            ],
+        )
+
+
 def drain_queue(stack: LocalStack) -> list[dict[str, Any]]:
     """Invoke the trigger with batches until the queue is empty; returns the trigger's responses."""
     source = tpl.sqs_event_source(stack.template, stack.resolver)
@@ -105,15 +117,7 @@ def invoke_trigger(stack: LocalStack, trigger: str, messages: list[dict[str, Any
     if answer.get("FunctionError"):
         raise RuntimeError(f"the trigger failed: {response.get('errorMessage')}")
     failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-    done = [m for m in messages if m["MessageId"] not in failed]
-    for start in range(0, len(done), 10):
-        stack.client("sqs").delete_message_batch(
-            QueueUrl=stack.queue_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                for i, m in enumerate(done[start : start + 10])
-            ],
-        )
+    delete(stack, [m for m in messages if m["MessageId"] not in failed])
     return response
 
 

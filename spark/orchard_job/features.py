@@ -79,10 +79,16 @@ class ReadPlan:
 
 
 def classify(pending: list[Image], hashes: dict[str, str], index: CacheIndex) -> ReadPlan:
-    verified = [i for i in pending if hashes.get(i.path) in index.rows.get(i.key, {})]
-    others = [i for i in pending if hashes.get(i.path) not in index.rows.get(i.key, {})]
-    rekeyed = [(i, hashes[i.path]) for i in others if hashes.get(i.path) in index.hashes]
-    return ReadPlan(verified, rekeyed, [i for i in others if hashes.get(i.path) not in index.hashes])
+    read = ReadPlan([], [], [])
+    for image in pending:
+        sha = hashes.get(image.path)
+        if sha in index.rows.get(image.key, {}):
+            read.verified.append(image)
+        elif sha is not None and sha in index.hashes:
+            read.rekeyed.append((image, sha))
+        else:
+            read.fresh.append(image)
+    return read
 
 
 def runs_of(images: list[Image], index: CacheIndex, hashes: dict[str, str]) -> set[str]:
