@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from orchard_job.config import DEFAULT_BATCH_SIZE
 from orchard_job.decode import decode_image
 from orchard_job.runtime import get_featurizer
 
-BATCH = 32
+BATCH = DEFAULT_BATCH_SIZE  # the job's own setting
 
 
 def main() -> None:

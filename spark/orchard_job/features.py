@@ -9,27 +9,24 @@ content never featurized with this model reaches the network.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
-from pyspark import TaskContext
+import pyarrow.compute as pc
+from pyspark import Accumulator, AccumulatorParam, TaskContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from orchard_job import storage
 from orchard_job.artifact import ModelArtifact
-from orchard_job.decode import DecodeError, decode_image
+from orchard_job.batches import featurize_stream
 from orchard_job.listing import IMAGE_GLOB, Image, glob_escape
-from orchard_job.model import FEATURE_DIM
 from orchard_job.runtime import Featurizer, get_featurizer
 
 IMAGES_SCHEMA = "path string, label string, size long, modified_us long"
-COMPUTED_SCHEMA = "path string, content_sha256 string, features array<float>, error string"
-FEATURIZED_SCHEMA_COLUMNS = ["path", "label", "size", "modified_us", "content_sha256", "features", "error"]
+FEATURIZED_COLUMNS = ["path", "label", "size", "modified_us", "content_sha256", "features"]
+FEATURIZED_SCHEMA = IMAGES_SCHEMA + ", content_sha256 string, features array<float>"
 KEY = ["path", "size", "modified_us"]
 
 
@@ -100,16 +97,11 @@ def runs_of(images: list[Image], index: CacheIndex, hashes: dict[str, str]) -> s
     return runs
 
 
-def images_frame(spark: SparkSession, images: list[Image]) -> DataFrame:
-    rows = [(i.path, i.label, i.size, i.modified_us) for i in images]
-    return storage.local_frame(spark, rows, IMAGES_SCHEMA)
+def scan_contents(spark: SparkSession, images: list[Image], root: str | None = None) -> DataFrame:
+    """path, content of the images' files, split into tasks by bytes (spark.sql.files.openCostInBytes).
 
-
-def load_contents(spark: SparkSession, images: list[Image], root: str | None = None) -> DataFrame:
-    """path, content for the images, split into tasks by bytes (spark.sql.files.openCostInBytes).
-
-    With `root`, one recursive scan of it (semi-joined to the images) replaces a file lookup per path:
-    cheaper when most of the root's images are wanted, as in a first run.
+    With `root`, one recursive scan of it replaces a file lookup per path: cheaper when most of the root's
+    images are wanted, as in a first run. It may then also hold files that are not among the images.
     """
     if not images:
         return spark.createDataFrame([], "path string, content binary")
@@ -122,8 +114,16 @@ def load_contents(spark: SparkSession, images: list[Image], root: str | None = N
         .option("pathGlobFilter", IMAGE_GLOB)
         .load(glob_escape(root))
     )
+    return files.select("path", "content")
+
+
+def load_contents(spark: SparkSession, images: list[Image], root: str | None = None) -> DataFrame:
+    """path, content for exactly these images."""
+    files = scan_contents(spark, images, root)
+    if root is None:
+        return files
     wanted = storage.local_frame(spark, [(image.path,) for image in images], "path string")
-    return files.select("path", "content").join(F.broadcast(wanted), "path", "left_semi")
+    return files.join(F.broadcast(wanted), "path", "left_semi")
 
 
 def content_hashes(spark: SparkSession, images: list[Image], root: str | None) -> dict[str, str]:
@@ -139,63 +139,69 @@ def rekeyed_rows(spark: SparkSession, cache: DataFrame, rekeyed: list[tuple[Imag
         IMAGES_SCHEMA + ", content_sha256 string",
     )
     by_hash = cache.select("content_sha256", "features").dropDuplicates(["content_sha256"])
-    return rows.join(by_hash, "content_sha256").select(*FEATURIZED_SCHEMA_COLUMNS[:-1])
+    return rows.join(by_hash, "content_sha256").select(*FEATURIZED_COLUMNS)
+
+
+class RejectsParam(AccumulatorParam[list[tuple[str, str]]]):
+    """(path, reason) pairs gathered from the tasks; a retried task adds the same pairs again, so dedupe."""
+
+    def zero(self, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return []
+
+    def addInPlace(  # noqa: N802 - pyspark's name
+        self, value1: list[tuple[str, str]], value2: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        return sorted({*value1, *value2})
 
 
 def featurize(
     spark: SparkSession, images: list[Image], artifact: ModelArtifact, batch_size: int, root: str | None
-) -> DataFrame:
-    """Decode and run the network on the images' bytes as the scan streams them (no shuffle of file bytes);
-    rows that fail to decode carry `error` (the reject reason). Labels and keys join back on the path."""
+) -> tuple[DataFrame, Accumulator[list[tuple[str, str]]]]:
+    """Decode and run the network on the images' bytes as the scan streams them (no shuffle of file bytes).
+
+    Returns the feature rows (labels and keys joined back on the path) and an accumulator that holds
+    (path, reason) for every file that failed to decode once an action has consumed the rows: one pass
+    over the images, with nothing cached between the write and the collection of rejects.
+    """
     size, runtime, file_name = artifact.image_size, artifact.runtime, artifact.file_name
+    rejects = spark.sparkContext.accumulator([], RejectsParam())
+    # The keys travel with the function (Spark broadcasts a large one): no join to bring labels back.
+    keys = {image.path: (image.label, image.size, image.modified_us) for image in images}
 
     def run_partition(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
-        context = TaskContext.get()
-        threads = max(1, int(context.cpus())) if context else 1
-        artifact_path = ModelArtifact("", {}, size, runtime, file_name).worker_path()
-        network = get_featurizer(artifact_path, runtime, threads, batch_size)
-        with ThreadPoolExecutor(threads) as decoders:  # Pillow releases the GIL while decoding
-            for batch in batches:
-                yield featurize_batch(batch, network, size, decoders)
+        network = worker_network(ModelArtifact("", {}, size, runtime, file_name), batch_size)
+        known = pa.array(list(keys), pa.string())
+        wanted = (batch.filter(pc.is_in(batch.column("path"), value_set=known)) for batch in batches)
+        for computed, failed in featurize_stream(wanted, network, size, network_threads()):
+            rejects.add(failed)
+            yield with_keys(computed, keys)
 
-    computed = load_contents(spark, images, root).mapInArrow(run_partition, COMPUTED_SCHEMA)
-    keys = F.broadcast(images_frame(spark, images))
-    return computed.join(keys, "path").select(*FEATURIZED_SCHEMA_COLUMNS)
+    rows = scan_contents(spark, images, root).mapInArrow(run_partition, FEATURIZED_SCHEMA)
+    return rows, rejects
 
 
-def _decode_or_reason(data: bytes | None, size: int) -> np.ndarray | str:
-    try:
-        return decode_image(data, size)
-    except DecodeError as e:
-        return str(e)
+def with_keys(computed: pa.RecordBatch, keys: dict[str, tuple[str, int, int]]) -> pa.RecordBatch:
+    """The computed rows with their label, size and modification time, in FEATURIZED_COLUMNS' order."""
+    rows = [keys[path] for path in computed.column("path").to_pylist()]
+    columns = [
+        computed.column("path"),
+        pa.array([label for label, _, _ in rows], pa.string()),
+        pa.array([size for _, size, _ in rows], pa.int64()),
+        pa.array([modified for _, _, modified in rows], pa.int64()),
+        computed.column("content_sha256"),
+        computed.column("features"),
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=FEATURIZED_COLUMNS)
 
 
-def featurize_batch(
-    batch: pa.RecordBatch, network: Featurizer, size: int, decoders: ThreadPoolExecutor
-) -> pa.RecordBatch:
-    contents = batch.column("content").to_pylist()
-    results = list(decoders.map(lambda data: _decode_or_reason(data, size), contents))
-    errors = [result if isinstance(result, str) else None for result in results]
-    ok_rows = [row for row, result in enumerate(results) if not isinstance(result, str)]
-    decoded = [results[row] for row in ok_rows]
-    vectors = network(np.stack(decoded)) if decoded else np.empty((0, FEATURE_DIM), np.float32)
-    hashes = pa.array([hashlib.sha256(data or b"").hexdigest() for data in contents], pa.string())
-    features = list_column(vectors, ok_rows, len(contents))
-    return pa.RecordBatch.from_arrays(
-        [batch.column("path"), hashes, features, pa.array(errors, pa.string())],
-        names=["path", "content_sha256", "features", "error"],
-    )
+def network_threads() -> int:
+    context = TaskContext.get()
+    return max(1, int(context.cpus())) if context else 1
 
 
-def list_column(vectors: np.ndarray, ok_rows: list[int], total: int) -> pa.Array:
-    """list<float> with the vectors at `ok_rows` and nulls elsewhere, built without per-float Python work."""
-    lengths = np.zeros(total, dtype=np.int32)
-    lengths[ok_rows] = FEATURE_DIM
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-    mask = np.ones(total, dtype=bool)
-    mask[ok_rows] = False
-    values = pa.array(vectors.reshape(-1).astype(np.float32), pa.float32())
-    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(mask))
+def worker_network(artifact: ModelArtifact, batch_size: int) -> Featurizer:
+    """The network loaded in this Python worker (once per process), with a thread per task core."""
+    return get_featurizer(artifact.worker_path(), artifact.runtime, network_threads(), batch_size)
 
 
 def to_cache_schema(df: DataFrame, artifact: ModelArtifact) -> DataFrame:

@@ -9,13 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from orchard_job import artifact as artifacts
 from orchard_job import features as feats
-from orchard_job import pca, storage
+from orchard_job import pca, storage, warmup
 from orchard_job.config import JobConfig
 from orchard_job.listing import Image, Listing, Reject, list_images
 from orchard_job.report import Counts, build_report, run_outputs, write_run_files
@@ -24,12 +22,15 @@ log = logging.getLogger("orchard")
 
 SESSION_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
-    # Image files are small: charge each a realistic open cost so splits follow cores, not ~32 files each.
-    "spark.sql.files.openCostInBytes": str(64 * 1024),
+    # Image files are small: charge each a small open cost (not the default 4 MB, ~32 files a task) so
+    # splits follow the task slots (spark.sql.files.minPartitionNum below).
+    "spark.sql.files.openCostInBytes": str(16 * 1024),
     "spark.sql.execution.arrow.maxRecordsPerBatch": "256",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     # run_id=<id> folders are names, whatever they look like (a run id may be all digits).
     "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+    # SQL tasks otherwise ask for Python workers of their own, and would not reuse those the warm-up loaded.
+    "spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled": "false",
 }
 REJECTS_SCHEMA = "path string, label string, reason string"
 
@@ -66,13 +67,16 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     # Loading thousands of explicit file paths lists them in a Spark job with one task per path by default.
     listing_tasks = str(4 * spark.sparkContext.defaultParallelism)
     spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.parallelism", listing_tasks)
+    # Split scans into as many tasks as can run at once (cores / spark.task.cpus), not one per core: with
+    # multi-core tasks, a second round of tasks pays a second task start-up for nothing.
+    spark.conf.set("spark.sql.files.minPartitionNum", str(task_slots(spark)))
     stages, outputs = Stages(), run_outputs(config)
-    with stages.stage("list"):
-        listing = list_images(spark, config.input, config.manifest)
-    log.info("listed %d images (%d rejected before decoding)", listing.listed, len(listing.rejects))
-
     model = artifacts.describe(config.weights, config.image_size, config.runtime)
-    update = update_features(spark, config, model, listing, stages)
+    with warmup.warm_network(spark, model, config, task_slots(spark)) as shipped:
+        with stages.stage("list"):
+            listing = list_images(spark, config.input, config.manifest)
+        log.info("listed %d images (%d rejected before decoding)", listing.listed, len(listing.rejects))
+        update = update_features(spark, config, model, listing, stages, shipped)
     rate = update.featurized / max(stages.seconds.get("featurize", 0.0), 1e-9)
     log.info("featurized %d images (%.1f img/s), reused %d, %d failed to decode",
              update.featurized, rate, update.reused, len(update.rejects))  # fmt: skip
@@ -103,12 +107,19 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     return report
 
 
+def task_slots(spark: SparkSession) -> int:
+    """How many tasks run at once: the cores Spark has over the cores each task takes."""
+    task_cpus = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+    return max(1, spark.sparkContext.defaultParallelism // max(1, task_cpus))
+
+
 def update_features(
     spark: SparkSession,
     config: JobConfig,
     model: artifacts.ModelArtifact,
     listing: Listing,
     stages: Stages,
+    shipped: bool,
 ) -> FeatureUpdate:
     """Append what this run featurized or re-keyed to features/run_id=<id>/; the UDF runs once per image."""
     features_uri = run_outputs(config)["features"]
@@ -124,26 +135,23 @@ def update_features(
     rekeyed, fresh = read.rekeyed, read.fresh
     if not fresh and not rekeyed:
         return FeatureUpdate(0, len(reused), [], hashes, sorted(reused_runs))
-    if fresh:
+    if fresh and not shipped:
         with stages.stage("model"):
             artifacts.ship(spark, model, config.weights, config.output)
     with stages.stage("featurize"):
         root = scan_root(listing, fresh)
-        featurized = feats.featurize(spark, fresh, model, config.batch_size, root).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
-        new_rows = featurized.filter(F.col("error").isNull()).drop("error")
+        new_rows, decode_failures = feats.featurize(spark, fresh, model, config.batch_size, root)
         if rekeyed:
             new_rows = new_rows.unionByName(feats.rekeyed_rows(spark, cache, rekeyed))
         destination = storage.join(features_uri, f"run_id={config.run_id}")
         feats.to_cache_schema(new_rows, model).write.mode("overwrite").parquet(destination)
-        failed = featurized.filter(F.col("error").isNotNull()).select("path", "label", "error").collect()
-        featurized.unpersist()
+    labels = {image.path: image.label for image in fresh}
+    failed = [Reject(path, labels[path], reason) for path, reason in decode_failures.value]
     wrote = len(fresh) > len(failed) or bool(rekeyed)
     return FeatureUpdate(
         featurized=len(fresh) - len(failed),
         reused=len(reused) + len(rekeyed),
-        rejects=[Reject(row.path, row.label, row.error) for row in failed],
+        rejects=failed,
         hashes=hashes,
         feature_runs=sorted({*reused_runs, *([config.run_id] if wrote else [])}),
     )

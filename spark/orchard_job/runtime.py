@@ -9,6 +9,8 @@ per task or batch.
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +27,12 @@ def get_featurizer(artifact_path: str, runtime: str, threads: int, batch_size: i
     if key not in _LOADED:
         _LOADED.clear()  # one model per worker: a new artifact replaces the old one
         loader = _tflite if runtime == "tflite" else _keras
+        started = time.perf_counter()
         _LOADED[key] = loader(artifact_path, threads, batch_size)
+        seconds = time.perf_counter() - started
+        loaded = f"loaded the {runtime} network {os.path.basename(artifact_path)} ({threads} threads,"
+        loaded += f" batches of {batch_size}) in {seconds:.2f} s"
+        print(f"orchard worker {os.getpid()}: {loaded}", file=sys.stderr, flush=True)
     return _LOADED[key]
 
 
@@ -42,6 +49,7 @@ def _tflite(path: str, threads: int, batch_size: int) -> Featurizer:
     size = int(interpreter.get_input_details()[0]["shape"][1])
     interpreter.resize_tensor_input(input_index, [batch_size, size, size, 3])
     interpreter.allocate_tensors()
+    interpreter.invoke()  # the first call plans the graph (~0.5 s): pay it at load time, not in a batch
 
     def run(images: np.ndarray) -> np.ndarray:
         out = np.empty((len(images), FEATURE_DIM), dtype=np.float32)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from orchard.local_spark import FEATURIZE, environment, last_json_line, submit_command
-from orchard.samples import write_samples
+from orchard.samples import fruit_image, write_samples
 
 
 def submit(args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -36,6 +37,15 @@ def test_spark_submit_runs_the_job_and_reports(tmp_path: Path) -> None:
         "in_pca": 8,
     }
     assert "featurized 8 images" in result.stdout  # the driver's log, which spark-submit relays on stdout
+
+    fruit_image("Apple Red", random.Random(2026)).save(tmp_path / "images" / "Apple Red" / "added.jpg")
+    rerun = submit(["--input", str(tmp_path / "images"), "--output", f"file://{out}", "--run-id", "rerun",
+                    "--weights", "random", "--image-size", "96", "--k", "3"])  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "featurized 1 images" in rerun.stdout
+    # The network exported by the first run is loaded while the driver lists, in the one Python worker that
+    # the featurize task then reuses: a single load in the whole run.
+    assert rerun.stderr.count(": loaded the tflite network") == 1, rerun.stderr[-3000:]
 
 
 @pytest.mark.slow
