@@ -28,6 +28,10 @@ IMAGES_SCHEMA = "path string, label string, size long, modified_us long"
 FEATURIZED_COLUMNS = ["path", "label", "size", "modified_us", "content_sha256", "features"]
 FEATURIZED_SCHEMA = IMAGES_SCHEMA + ", content_sha256 string, features array<float>"
 KEY = ["path", "size", "modified_us"]
+CACHE_SCHEMA = (
+    "path string, label string, features array<float>, content_sha256 string, size long, modified timestamp, "
+    "model_id string, weights_id string, image_size int, runtime string, run_id string"
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,8 @@ class Plan:
 def cached_rows(spark: SparkSession, features_uri: str, model_id: str) -> DataFrame | None:
     if not storage.exists(spark, features_uri):
         return None
-    rows = spark.read.parquet(features_uri).filter(F.col("model_id") == model_id)
+    # The schema is known (to_cache_schema): giving it spares a job that reads every file's footer.
+    rows = spark.read.schema(CACHE_SCHEMA).parquet(features_uri).filter(F.col("model_id") == model_id)
     return rows.withColumn("modified_us", F.unix_micros("modified"))
 
 
@@ -88,12 +93,17 @@ def classify(pending: list[Image], hashes: dict[str, str], index: CacheIndex) ->
     return read
 
 
-def runs_of(images: list[Image], index: CacheIndex, hashes: dict[str, str]) -> set[str]:
-    """The runs whose cached rows these reused images take (the row of the read content when it was read)."""
-    runs = set()
+def row_runs(images: list[Image], index: CacheIndex, hashes: dict[str, str]) -> dict[str, str]:
+    """path -> the run whose cached row each reused image takes.
+
+    That is the row of the content read, when this run read the file; otherwise the newest run's row (default
+    run ids sort by time), in case an overwrite that kept the key left rows of two runs under it.
+    """
+    runs = {}
     for image in images:
         by_hash = index.rows[image.key]
-        runs |= {by_hash[hashes[image.path]]} if image.path in hashes else set(by_hash.values())
+        sha = hashes.get(image.path)
+        runs[image.path] = by_hash[sha] if sha in by_hash else max(by_hash.values())
     return runs
 
 
@@ -221,18 +231,16 @@ def to_cache_schema(df: DataFrame, artifact: ModelArtifact) -> DataFrame:
 
 
 def current_features(
-    spark: SparkSession, images: list[Image], cache: DataFrame | None, hashes: dict[str, str]
+    spark: SparkSession, images: list[Image], cache: DataFrame | None, runs: dict[str, str]
 ) -> DataFrame | None:
     """One cached feature row per listed image: path, label, features (read back from Parquet).
 
-    `hashes` (path -> sha256 of the content read in this run) picks the right row when an overwrite kept the
-    key: the old content's row has the same (path, size, modified) but another hash.
+    `runs` (path -> run id) names the row each image takes, so a broadcast join on the key and the run id
+    picks exactly one row per image (an overwrite that kept the key leaves rows of two runs under it).
     """
     if cache is None or not images:
         return None
-    rows = [(i.path, i.label, i.size, i.modified_us, hashes.get(i.path)) for i in images]
-    wanted = storage.local_frame(spark, rows, IMAGES_SCHEMA + ", read_sha256 string")
-    candidates = wanted.join(cache.select(*KEY, "content_sha256", "features"), KEY, "inner")
-    read = F.col("read_sha256")
-    matching = candidates.filter(read.isNull() | (read == F.col("content_sha256")))
-    return matching.dropDuplicates(KEY).select("path", "label", "features")
+    rows = [(i.path, i.label, i.size, i.modified_us, runs[i.path]) for i in images]
+    wanted = storage.local_frame(spark, rows, IMAGES_SCHEMA + ", run_id string")
+    features = cache.select(*KEY, "run_id", "features")
+    return features.join(F.broadcast(wanted), [*KEY, "run_id"]).select("path", "label", "features")

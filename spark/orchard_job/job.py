@@ -16,7 +16,7 @@ from orchard_job import features as feats
 from orchard_job import pca, storage, warmup
 from orchard_job.config import JobConfig
 from orchard_job.listing import Image, Listing, Reject, list_images
-from orchard_job.report import Counts, build_report, run_outputs, write_run_files
+from orchard_job.report import Counts, build_report, prefetch_plotting, run_outputs, write_run_files
 
 log = logging.getLogger("orchard")
 
@@ -45,6 +45,7 @@ class Stages:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
+
         yield
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
@@ -57,8 +58,11 @@ class FeatureUpdate:
     featurized: int  # decoded and run through the network in this run
     reused: int  # taken from the cache (same key, or same content under a new key)
     rejects: list[Reject]  # files that failed to decode
-    hashes: dict[str, str]  # path -> sha256 of the files read in this run
-    feature_runs: list[str]  # the runs whose features/run_id=<id>/ rows this run's snapshot uses
+    row_runs: dict[str, str]  # path -> the run whose features/run_id=<id>/ row the snapshot takes
+
+    @property
+    def feature_runs(self) -> list[str]:
+        return sorted(set(self.row_runs.values()))
 
 
 def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
@@ -71,6 +75,7 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     # multi-core tasks, a second round of tasks pays a second task start-up for nothing.
     spark.conf.set("spark.sql.files.minPartitionNum", str(task_slots(spark)))
     stages, outputs = Stages(), run_outputs(config)
+    prefetch_plotting()
     model = artifacts.describe(config.weights, config.image_size, config.runtime)
     with warmup.warm_network(spark, model, config, task_slots(spark)) as shipped:
         with stages.stage("list"):
@@ -89,7 +94,7 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     rejected_paths = {r.path for r in update.rejects}
     in_pca = [image for image in listing.images if image.path not in rejected_paths]
     current = feats.current_features(
-        spark, in_pca, feats.cached_rows(spark, outputs["features"], model.model_id), update.hashes
+        spark, in_pca, feats.cached_rows(spark, outputs["features"], model.model_id), update.row_runs
     )
     with stages.stage("pca_fit"):
         fitted = pca.fit(current, config.variance, config.k)
@@ -131,10 +136,10 @@ def update_features(
         hashes = feats.content_hashes(spark, plan.pending, root) if plan.pending and index.hashes else {}
         read = feats.classify(plan.pending, hashes, index)
     reused = plan.reused + read.verified
-    reused_runs = feats.runs_of(reused, index, hashes)
+    row_runs = feats.row_runs(reused, index, hashes)
     rekeyed, fresh = read.rekeyed, read.fresh
     if not fresh and not rekeyed:
-        return FeatureUpdate(0, len(reused), [], hashes, sorted(reused_runs))
+        return FeatureUpdate(0, len(reused), [], row_runs)
     if fresh and not shipped:
         with stages.stage("model"):
             artifacts.ship(spark, model, config.weights, config.output)
@@ -147,13 +152,14 @@ def update_features(
         feats.to_cache_schema(new_rows, model).write.mode("overwrite").parquet(destination)
     labels = {image.path: image.label for image in fresh}
     failed = [Reject(path, labels[path], reason) for path, reason in decode_failures.value]
-    wrote = len(fresh) > len(failed) or bool(rekeyed)
+    failed_paths = {reject.path for reject in failed}
+    written = [image.path for image in fresh if image.path not in failed_paths]
+    written += [image.path for image, _ in rekeyed]
     return FeatureUpdate(
         featurized=len(fresh) - len(failed),
         reused=len(reused) + len(rekeyed),
         rejects=failed,
-        hashes=hashes,
-        feature_runs=sorted({*reused_runs, *([config.run_id] if wrote else [])}),
+        row_runs=row_runs | {path: config.run_id for path in written},
     )
 
 

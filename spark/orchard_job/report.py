@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import platform
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,10 +78,20 @@ def build_report(
     }
 
 
-def scree_png(model: PcaModel, variance_target: float | None) -> bytes:
+def _import_plotting() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+
+def prefetch_plotting() -> None:
+    """Import matplotlib (~0.4 s) in the background while Spark works, not when the scree plot is drawn."""
+    threading.Thread(target=_import_plotting, name="import-matplotlib", daemon=True).start()
+
+
+def scree_png(model: PcaModel, variance_target: float | None) -> bytes:
+    _import_plotting()
     import matplotlib.pyplot as plt
 
     cumulative = np.cumsum(model.all_explained_variance)
