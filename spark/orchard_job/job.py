@@ -45,7 +45,6 @@ class Stages:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
-
         yield
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
