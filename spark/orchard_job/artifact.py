@@ -81,11 +81,6 @@ def describe(spec: WeightsSpec, size: int, runtime: str) -> ModelArtifact:
     return ModelArtifact(model_id, weights, size, runtime, file_name=model_id + suffix)
 
 
-def available(spark: SparkSession, artifact: ModelArtifact, output: str) -> bool:
-    """Whether the exported network is at hand without building it (baked into the image, or cached)."""
-    return _baked(artifact).is_file() or storage.exists(spark, _cached(output, artifact))
-
-
 def ship(spark: SparkSession, artifact: ModelArtifact, spec: WeightsSpec, output: str) -> None:
     """Make the exported network available to every worker (built once, then from the cache)."""
     baked = _baked(artifact)

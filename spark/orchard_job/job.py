@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 
 from orchard_job import artifact as artifacts
 from orchard_job import features as feats
-from orchard_job import pca, storage, warmup
+from orchard_job import pca, storage
 from orchard_job.config import JobConfig
 from orchard_job.listing import Image, Listing, Reject, list_images
 from orchard_job.report import Counts, build_report, prefetch_plotting, run_outputs, write_run_files
@@ -29,8 +29,6 @@ SESSION_CONF = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     # run_id=<id> folders are names, whatever they look like (a run id may be all digits).
     "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
-    # SQL tasks otherwise ask for Python workers of their own, and would not reuse those the warm-up loaded.
-    "spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled": "false",
 }
 REJECTS_SCHEMA = "path string, label string, reason string"
 
@@ -76,11 +74,10 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     stages, outputs = Stages(), run_outputs(config)
     prefetch_plotting()
     model = artifacts.describe(config.weights, config.image_size, config.runtime)
-    with warmup.warm_network(spark, model, config, task_slots(spark)) as shipped:
-        with stages.stage("list"):
-            listing = list_images(spark, config.input, config.manifest)
-        log.info("listed %d images (%d rejected before decoding)", listing.listed, len(listing.rejects))
-        update = update_features(spark, config, model, listing, stages, shipped)
+    with stages.stage("list"):
+        listing = list_images(spark, config.input, config.manifest)
+    log.info("listed %d images (%d rejected before decoding)", listing.listed, len(listing.rejects))
+    update = update_features(spark, config, model, listing, stages)
     rate = update.featurized / max(stages.seconds.get("featurize", 0.0), 1e-9)
     log.info("featurized %d images (%.1f img/s), reused %d, %d failed to decode",
              update.featurized, rate, update.reused, len(update.rejects))  # fmt: skip
@@ -123,7 +120,6 @@ def update_features(
     model: artifacts.ModelArtifact,
     listing: Listing,
     stages: Stages,
-    shipped: bool,
 ) -> FeatureUpdate:
     """Append what this run featurized or re-keyed to features/run_id=<id>/; the UDF runs once per image."""
     features_uri = run_outputs(config)["features"]
@@ -139,7 +135,7 @@ def update_features(
     rekeyed, fresh = read.rekeyed, read.fresh
     if not fresh and not rekeyed:
         return FeatureUpdate(0, len(reused), [], row_runs)
-    if fresh and not shipped:
+    if fresh:
         with stages.stage("model"):
             artifacts.ship(spark, model, config.weights, config.output)
     with stages.stage("featurize"):

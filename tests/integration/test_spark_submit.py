@@ -43,8 +43,7 @@ def test_spark_submit_runs_the_job_and_reports(tmp_path: Path) -> None:
                     "--weights", "random", "--image-size", "96", "--k", "3"])  # fmt: skip
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "featurized 1 images" in rerun.stdout
-    # The network exported by the first run is loaded while the driver lists, in the one Python worker that
-    # the featurize task then reuses: a single load in the whole run.
+    # The rerun reuses the network the first run exported; its one Python worker loads it once (and logs it).
     assert rerun.stderr.count(": loaded the tflite network") == 1, rerun.stderr[-3000:]
 
 
