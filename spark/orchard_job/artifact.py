@@ -83,12 +83,12 @@ def describe(spec: WeightsSpec, size: int, runtime: str) -> ModelArtifact:
 
 def ship(spark: SparkSession, artifact: ModelArtifact, spec: WeightsSpec, output: str) -> None:
     """Make the exported network available to every worker (built once, then from the cache)."""
-    baked = _baked(artifact)
+    baked = Path(os.environ.get(BAKED_ENV, "/nonexistent")) / artifact.file_name
     if baked.is_file():
         log.info("model %s: using the network baked into the image", artifact.model_id)
         spark.sparkContext.addFile(str(baked))
         return
-    cached = _cached(output, artifact)
+    cached = storage.join(output, ARTIFACTS_DIR, artifact.file_name)
     if storage.exists(spark, cached):
         log.info("model %s: reusing the exported network %s", artifact.model_id, cached)
     else:
@@ -98,14 +98,6 @@ def ship(spark: SparkSession, artifact: ModelArtifact, spec: WeightsSpec, output
         storage.write_bytes(spark, cached + ".json", json.dumps(asdict(artifact), indent=2).encode())
         storage.write_bytes(spark, cached, local.read_bytes())  # written last: its presence means complete
     spark.sparkContext.addFile(cached)  # any Hadoop URI: workers fetch it once per executor
-
-
-def _baked(artifact: ModelArtifact) -> Path:
-    return Path(os.environ.get(BAKED_ENV, "/nonexistent")) / artifact.file_name
-
-
-def _cached(output: str, artifact: ModelArtifact) -> str:
-    return storage.join(output, ARTIFACTS_DIR, artifact.file_name)
 
 
 def _export(spec: WeightsSpec, size: int, runtime: str, destination: Path) -> None:

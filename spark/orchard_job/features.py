@@ -22,7 +22,7 @@ from orchard_job import storage
 from orchard_job.artifact import ModelArtifact
 from orchard_job.batches import featurize_stream
 from orchard_job.listing import IMAGE_GLOB, Image, glob_escape
-from orchard_job.runtime import Featurizer, get_featurizer
+from orchard_job.runtime import get_featurizer
 
 IMAGES_SCHEMA = "path string, label string, size long, modified_us long"
 FEATURIZED_COLUMNS = ["path", "label", "size", "modified_us", "content_sha256", "features"]
@@ -115,15 +115,15 @@ def scan_contents(spark: SparkSession, images: list[Image], root: str | None = N
     """
     if not images:
         return spark.createDataFrame([], "path string, content binary")
+    reader = spark.read.format("binaryFile")
     if root is None:
-        files = spark.read.format("binaryFile").load([glob_escape(image.path) for image in images])
-        return files.select("path", "content")
-    files = (
-        spark.read.format("binaryFile")
-        .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", IMAGE_GLOB)
-        .load(glob_escape(root))
-    )
+        files = reader.load([glob_escape(image.path) for image in images])
+    else:
+        files = (
+            reader.option("recursiveFileLookup", "true")
+            .option("pathGlobFilter", IMAGE_GLOB)
+            .load(glob_escape(root))
+        )
     return files.select("path", "content")
 
 
@@ -169,7 +169,7 @@ def featurize(
 ) -> tuple[DataFrame, Accumulator[list[tuple[str, str]]]]:
     """Decode and run the network on the images' bytes as the scan streams them (no shuffle of file bytes).
 
-    Returns the feature rows (labels and keys joined back on the path) and an accumulator that holds
+    Returns the feature rows (labels and keys looked up by path) and an accumulator that holds
     (path, reason) for every file that failed to decode once an action has consumed the rows: one pass
     over the images, with nothing cached between the write and the collection of rejects.
     """
@@ -179,10 +179,12 @@ def featurize(
     keys = {image.path: (image.label, image.size, image.modified_us) for image in images}
 
     def run_partition(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
-        network = worker_network(ModelArtifact("", {}, size, runtime, file_name), batch_size)
+        threads = network_threads()
+        artifact_path = ModelArtifact("", {}, size, runtime, file_name).worker_path()
+        network = get_featurizer(artifact_path, runtime, threads, batch_size)
         known = pa.array(list(keys), pa.string())
         wanted = (batch.filter(pc.is_in(batch.column("path"), value_set=known)) for batch in batches)
-        for computed, failed in featurize_stream(wanted, network, size, network_threads()):
+        for computed, failed in featurize_stream(wanted, network, size, threads):
             rejects.add(failed)
             yield with_keys(computed, keys)
 
@@ -207,11 +209,6 @@ def with_keys(computed: pa.RecordBatch, keys: dict[str, tuple[str, int, int]]) -
 def network_threads() -> int:
     context = TaskContext.get()
     return max(1, int(context.cpus())) if context else 1
-
-
-def worker_network(artifact: ModelArtifact, batch_size: int) -> Featurizer:
-    """The network loaded in this Python worker (once per process), with a thread per task core."""
-    return get_featurizer(artifact.worker_path(), artifact.runtime, network_threads(), batch_size)
 
 
 def to_cache_schema(df: DataFrame, artifact: ModelArtifact) -> DataFrame:
