@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from orchard.local_spark import environment
@@ -30,3 +31,18 @@ def test_bench_writes_its_figures(tmp_path: Path) -> None:
     assert set(figures) >= PROMISED_KEYS
     assert figures["n_images"] == 24 and figures["rerun_counts"]["featurized_this_run"] == 1
     assert figures["orchard_img_s"] > 0 and figures["seed_img_s"] > 0 and figures["worker_peak_rss_mb"] > 0
+
+
+@pytest.mark.slow
+def test_pca_only_times_scale_and_pca_on_the_rows_it_generates(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "orchard.bench", "--pca-only", "3000", "--workdir", str(tmp_path)]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=environment(), timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout)
+    assert figures["pca_rows"] == 3000 and 1 <= figures["k"] <= 1280
+    assert figures["scale_pca_s"] >= figures["pca_fit_s"] > 0
+    assert figures["first_python_job_s"] > 0
+    written = (tmp_path / "pca-only" / "pca").glob("*.parquet")
+    assert sum(pq.read_metadata(path).num_rows for path in written) == 3000
