@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame, Row
+from pyspark import AccumulatorParam, TaskContext
+from pyspark.sql import DataFrame
 
 from orchard_job.model import FEATURE_DIM
 
-PARTIALS_SCHEMA = "n long, total binary, gram binary"
+COUNTS_SCHEMA = pa.schema([("partition", pa.int32()), ("n", pa.int64())])
 # Feature rows are 5 KB: bigger Arrow batches than the featurize stage's make fewer, larger matrix products.
 ARROW_BATCH_ROWS = "4096"
 
@@ -51,39 +52,69 @@ def vectors(batch: pa.RecordBatch, column: str, dim: int = FEATURE_DIM) -> np.nd
     return values.reshape(len(lists), dim).astype(np.float32, copy=False)
 
 
-def _partial_sums(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
-    count, total, gram = 0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM))
-    for batch in batches:
-        x = vectors(batch, "features")
-        count += len(x)
-        total += x.sum(axis=0, dtype=np.float64)
-        gram += (x.T @ x).astype(np.float64)  # float32 per batch of <= maxRecordsPerBatch rows
-    yield pa.RecordBatch.from_pydict(
-        {"n": [count], "total": [total.tobytes()], "gram": [gram.tobytes()]},
-        schema=pa.schema([("n", pa.int64()), ("total", pa.binary()), ("gram", pa.binary())]),
-    )
+@dataclass(frozen=True)
+class Sums:
+    """(n, sum x, sum x x^T) over the feature rows of the partitions named in `partitions`."""
+
+    partitions: frozenset[int]
+    n: int
+    total: np.ndarray
+    gram: np.ndarray
+
+    @staticmethod
+    def empty() -> Sums:
+        return Sums(frozenset(), 0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM)))
 
 
-Sums = tuple[int, np.ndarray, np.ndarray]
+class SumsParam(AccumulatorParam[Sums]):
+    """Adds each partition's sums once: a retried or speculative task's second report is ignored."""
 
+    def zero(self, value: Sums) -> Sums:
+        return Sums.empty()
 
-def _unpack(row: Row) -> Sums:
-    return row.n, np.frombuffer(row.total), np.frombuffer(row.gram).reshape(FEATURE_DIM, FEATURE_DIM)
-
-
-def _add(left: Sums, right: Sums) -> Sums:
-    return left[0] + right[0], left[1] + right[1], left[2] + right[2]
+    def addInPlace(self, value1: Sums, value2: Sums) -> Sums:  # noqa: N802 - pyspark's name
+        if value1.partitions & value2.partitions:
+            return value1
+        return Sums(
+            value1.partitions | value2.partitions,
+            value1.n + value2.n,
+            value1.total + value2.total,
+            value1.gram + value2.gram,
+        )
 
 
 def fit(features: DataFrame | None, variance: float, k: int | None) -> PcaModel:
-    """Partial sums per partition, combined in a tree on the executors: the driver gets one (d x d) sum."""
-    zero: Sums = (0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM)))
+    """Partial sums per partition, added on the driver as tasks finish (it holds one d x d sum at a time).
+
+    The sums travel as an accumulator rather than as rows: no second Python pass over the results, and the
+    driver never holds more than the running total. Each task also returns (partition, n) as a row, so a
+    lost report fails the fit instead of silently shrinking it.
+    """
     if features is None:  # no image was ever featurized with this model
-        return fit_from_sums(*zero, variance, k)
-    features.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
-    partials = features.select("features").mapInArrow(_partial_sums, PARTIALS_SCHEMA).rdd.map(_unpack)
-    count, total, gram = partials.treeAggregate(zero, _add, _add, depth=2)
-    return fit_from_sums(count, total, gram, variance, k)
+        empty = Sums.empty()
+        return fit_from_sums(empty.n, empty.total, empty.gram, variance, k)
+    spark = features.sparkSession
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
+    sums = spark.sparkContext.accumulator(Sums.empty(), SumsParam())
+
+    def partial_sums(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+        count, total, gram = 0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM))
+        for batch in batches:
+            x = vectors(batch, "features")
+            count += len(x)
+            total += x.sum(axis=0, dtype=np.float64)
+            gram += (x.T @ x).astype(np.float64)  # float32 per batch of <= maxRecordsPerBatch rows
+        partition = TaskContext.get().partitionId()  # type: ignore[union-attr]
+        if count:
+            sums.add(Sums(frozenset([partition]), count, total, gram))
+        yield pa.RecordBatch.from_pydict({"partition": [partition], "n": [count]}, schema=COUNTS_SCHEMA)
+
+    counted = features.select("features").mapInArrow(partial_sums, "partition int, n long").collect()
+    reported = {row.partition: row.n for row in counted if row.n}
+    total = sums.value
+    if set(reported) != total.partitions or sum(reported.values()) != total.n:
+        raise PcaError(f"partial sums of partitions {sorted(set(reported) - total.partitions)} were lost")
+    return fit_from_sums(total.n, total.total, total.gram, variance, k)
 
 
 def fit_from_sums(

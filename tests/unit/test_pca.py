@@ -90,3 +90,19 @@ def test_distributed_fit_and_projection_equal_numpy(spark) -> None:
     projected = {row.path: row.pca for row in pca.project(frame, model).collect()}
     ours = np.array([projected[path] for path, _, _ in rows])
     assert_equal_up_to_sign(ours, scores)
+
+
+def test_a_partition_reported_twice_is_added_once() -> None:
+    x = structured(50)
+    param = pca.SumsParam()
+    first = pca.Sums(
+        frozenset([0]), 30, x[:30].sum(axis=0, dtype=np.float64), x[:30].T.astype(np.float64) @ x[:30]
+    )
+    second = pca.Sums(
+        frozenset([1]), 20, x[30:].sum(axis=0, dtype=np.float64), x[30:].T.astype(np.float64) @ x[30:]
+    )
+    total = param.zero(first)
+    for update in (first, second, first):  # the last: a retried or speculative task of partition 0
+        total = param.addInPlace(total, update)
+    assert total.partitions == {0, 1} and total.n == 50
+    np.testing.assert_allclose(total.gram, x.T.astype(np.float64) @ x, rtol=1e-5)
