@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from orchard_job import storage
 from orchard_job.artifact import ModelArtifact
 from orchard_job.batches import featurize_stream
-from orchard_job.listing import IMAGE_GLOB, Image, glob_escape
+from orchard_job.listing import Image, glob_escape
 from orchard_job.runtime import get_featurizer
 
 IMAGES_SCHEMA = "path string, label string, size long, modified_us long"
@@ -107,37 +107,31 @@ def row_runs(images: list[Image], index: CacheIndex, hashes: dict[str, str]) -> 
     return runs
 
 
-def scan_contents(spark: SparkSession, images: list[Image], root: str | None = None) -> DataFrame:
+def scan_contents(spark: SparkSession, images: list[Image], listed: DataFrame | None = None) -> DataFrame:
     """path, content of the images' files, split into tasks by bytes (spark.sql.files.openCostInBytes).
 
-    With `root`, one recursive scan of it replaces a file lookup per path: cheaper when most of the root's
-    images are wanted, as in a first run. It may then also hold files that are not among the images.
+    With `listed` (the listing's DataFrame of every image under --input), one scan of the files it already
+    listed replaces a file lookup per path: cheaper when most of them are wanted, as in a first run. It may
+    then also hold files that are not among the images.
     """
     if not images:
         return spark.createDataFrame([], "path string, content binary")
-    reader = spark.read.format("binaryFile")
-    if root is None:
-        files = reader.load([glob_escape(image.path) for image in images])
-    else:
-        files = (
-            reader.option("recursiveFileLookup", "true")
-            .option("pathGlobFilter", IMAGE_GLOB)
-            .load(glob_escape(root))
-        )
-    return files.select("path", "content")
+    if listed is None:
+        listed = spark.read.format("binaryFile").load([glob_escape(image.path) for image in images])
+    return listed.select("path", "content")
 
 
-def load_contents(spark: SparkSession, images: list[Image], root: str | None = None) -> DataFrame:
+def load_contents(spark: SparkSession, images: list[Image], listed: DataFrame | None = None) -> DataFrame:
     """path, content for exactly these images."""
-    files = scan_contents(spark, images, root)
-    if root is None:
+    files = scan_contents(spark, images, listed)
+    if listed is None:
         return files
     wanted = storage.local_frame(spark, [(image.path,) for image in images], "path string")
     return files.join(F.broadcast(wanted), "path", "left_semi")
 
 
-def content_hashes(spark: SparkSession, images: list[Image], root: str | None) -> dict[str, str]:
-    hashed = load_contents(spark, images, root).select("path", F.sha2("content", 256).alias("sha"))
+def content_hashes(spark: SparkSession, images: list[Image], listed: DataFrame | None) -> dict[str, str]:
+    hashed = load_contents(spark, images, listed).select("path", F.sha2("content", 256).alias("sha"))
     return {row.path: row.sha for row in hashed.collect()}
 
 
@@ -165,7 +159,11 @@ class RejectsParam(AccumulatorParam[list[tuple[str, str]]]):
 
 
 def featurize(
-    spark: SparkSession, images: list[Image], artifact: ModelArtifact, batch_size: int, root: str | None
+    spark: SparkSession,
+    images: list[Image],
+    artifact: ModelArtifact,
+    batch_size: int,
+    listed: DataFrame | None,
 ) -> tuple[DataFrame, Accumulator[list[tuple[str, str]]]]:
     """Decode and run the network on the images' bytes as the scan streams them (no shuffle of file bytes).
 
@@ -188,7 +186,7 @@ def featurize(
             rejects.add(failed)
             yield with_keys(computed, keys)
 
-    rows = scan_contents(spark, images, root).mapInArrow(run_partition, FEATURIZED_SCHEMA)
+    rows = scan_contents(spark, images, listed).mapInArrow(run_partition, FEATURIZED_SCHEMA)
     return rows, rejects
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from orchard_job import artifact as artifacts
 from orchard_job import features as feats
@@ -127,8 +127,8 @@ def update_features(
         cache = feats.cached_rows(spark, features_uri, model.model_id)
         index = feats.read_index(cache)
         plan = feats.plan(listing.images, index, listing.uploaded)
-        root = scan_root(listing, plan.pending)
-        hashes = feats.content_hashes(spark, plan.pending, root) if plan.pending and index.hashes else {}
+        listed = listed_scan(listing, plan.pending)
+        hashes = feats.content_hashes(spark, plan.pending, listed) if plan.pending and index.hashes else {}
         read = feats.classify(plan.pending, hashes, index)
     reused = plan.reused + read.verified
     row_runs = feats.row_runs(reused, index, hashes)
@@ -139,8 +139,8 @@ def update_features(
         with stages.stage("model"):
             artifacts.ship(spark, model, config.weights, config.output)
     with stages.stage("featurize"):
-        root = scan_root(listing, fresh)
-        new_rows, decode_failures = feats.featurize(spark, fresh, model, config.batch_size, root)
+        listed = listed_scan(listing, fresh)
+        new_rows, decode_failures = feats.featurize(spark, fresh, model, config.batch_size, listed)
         if rekeyed:
             new_rows = new_rows.unionByName(feats.rekeyed_rows(spark, cache, rekeyed))
         destination = storage.join(features_uri, f"run_id={config.run_id}")
@@ -158,9 +158,8 @@ def update_features(
     )
 
 
-def scan_root(listing: Listing, wanted: list[Image]) -> str | None:
-    """--input's root when the wanted files are most of it (one scan beats a lookup per file), else None."""
-    root = listing.root
-    if root is None or not wanted or len(wanted) < 0.5 * len(listing.images):
+def listed_scan(listing: Listing, wanted: list[Image]) -> DataFrame | None:
+    """The listing's files when the wanted images are most of them (one scan beats a lookup per file)."""
+    if listing.files is None or not wanted or len(wanted) < 0.5 * len(listing.images):
         return None
-    return root if all(image.path.startswith(root + "/") for image in wanted) else None
+    return listing.files

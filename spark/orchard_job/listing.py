@@ -58,6 +58,9 @@ class Listing:
     # Paths the manifest names: just uploaded, so a cached (path, size, modified) does not prove the content
     # (S3 keeps modification times to the second): these are always hashed.
     uploaded: frozenset[str] = frozenset()
+    # The image files under --input as a binaryFile DataFrame: it keeps the listing it was created with, so a
+    # scan of their contents reuses it instead of listing the input again. None for a manifest alone.
+    files: DataFrame | None = None
 
     @property
     def listed(self) -> int:
@@ -66,7 +69,8 @@ class Listing:
 
 def list_images(spark: SparkSession, input_uri: str | None, manifest_uri: str | None) -> Listing:
     root = storage.qualify(spark, input_uri).rstrip("/") if input_uri else None
-    found = {row.path: row for row in _list_files(spark, root).collect()} if root else {}
+    files = image_files(spark, root) if root else None
+    found = {row.path: row for row in _metadata(files).collect()} if files is not None else {}
     entries = read_manifest(spark, manifest_uri) if manifest_uri else []
     unread = {entry: reason for entry in entries if (reason := refusal(entry, root))}
     wanted = set(entries) - unread.keys() - found.keys()
@@ -83,7 +87,7 @@ def list_images(spark: SparkSession, input_uri: str | None, manifest_uri: str | 
         else:
             rejects.append(Reject(path, label, NO_LABEL))
     uploaded = frozenset(entry for entry in entries if entry not in unread and entry in found)
-    return Listing(images, rejects, root, uploaded)
+    return Listing(images, rejects, root, uploaded, files)
 
 
 def unlisted(spark: SparkSession, path: str) -> str:
@@ -140,9 +144,10 @@ def _metadata(files: DataFrame) -> DataFrame:
     )
 
 
-def _list_files(spark: SparkSession, root: str) -> DataFrame:
-    files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(glob_escape(root))
-    return _metadata(files).filter(F.col("path").rlike(IMAGE_PATTERN))
+def image_files(spark: SparkSession, root: str) -> DataFrame:
+    """binaryFile rows of the image files under root, at any depth (listed once, when created)."""
+    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+    return reader.option("pathGlobFilter", IMAGE_GLOB).load(glob_escape(root))
 
 
 def _files_at(spark: SparkSession, paths: list[str]) -> DataFrame:

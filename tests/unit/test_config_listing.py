@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchard_job.config import parse_args
+from orchard_job.features import scan_contents
 from orchard_job.listing import (
     EMPTY,
     MISSING,
@@ -170,3 +171,16 @@ def test_image_pins_equal_the_local_environment() -> None:
     assert all(version for version in image.values())
     assert {name: local.get(name) for name in image} == image
     assert local["pyspark"] == "3.5.5"  # the Spark of emr-7.9.0 (Dockerfile's default release)
+
+
+def test_images_are_listed_once_and_their_scan_reuses_the_listing(spark, tmp_path: Path) -> None:
+    images = images_folder(tmp_path)
+    for name in ["Apple/b.JPEG", "Pear/c.Png", "Pear/notes.txt", "Pear/d.jpg.txt"]:
+        (images / name).write_bytes(b"listed, never decoded")
+    listing = list_images(spark, str(images), None)
+    names = ["a.jpg", "b.JPEG", "c.Png", "p.jpg"]
+    assert sorted(Path(image.path).name for image in listing.images) == names
+
+    (images / "Apple" / "late.jpg").write_bytes(b"arrived after the listing")  # the next run's image
+    scanned = scan_contents(spark, listing.images, listing.files).collect()
+    assert sorted(Path(row.path).name for row in scanned) == names
