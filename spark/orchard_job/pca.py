@@ -41,8 +41,13 @@ class PcaModel:
         return int(self.components.shape[1])
 
     def transform(self, features: np.ndarray) -> np.ndarray:
+        weights, offset = self.affine()
+        return features @ weights - offset
+
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """(W, c) with ((x - mean) / std) @ components == x @ W - c: one matrix product per batch."""
         inverse_std = np.divide(1.0, self.std, out=np.zeros_like(self.std), where=self.std > 0)
-        return ((features - self.mean) * inverse_std) @ self.components
+        return self.components * inverse_std[:, None], (self.mean * inverse_std) @ self.components
 
 
 def vectors(batch: pa.RecordBatch, column: str, dim: int = FEATURE_DIM) -> np.ndarray:
@@ -151,12 +156,11 @@ def choose_k(ratios: np.ndarray, variance: float, k: int | None) -> int:
 def project(features: DataFrame, model: PcaModel) -> DataFrame:
     """path, label, pca array<float> (k values) for every row of `features`."""
     features.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
-    mean, std, components = model.mean, model.std, model.components
+    weights, offset = model.affine()
 
     def run(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
-        fitted = PcaModel(mean, std, components, np.empty(0), np.empty(0), 0)
         for batch in batches:
-            scores = fitted.transform(vectors(batch, "features").astype(np.float64)).astype(np.float32)
+            scores = (vectors(batch, "features").astype(np.float64) @ weights - offset).astype(np.float32)
             offsets = pa.array(np.arange(len(scores) + 1, dtype=np.int32) * scores.shape[1])
             pca = pa.ListArray.from_arrays(offsets, pa.array(scores.reshape(-1)))
             yield pa.RecordBatch.from_arrays(
