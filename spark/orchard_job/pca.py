@@ -41,13 +41,10 @@ class PcaModel:
         return int(self.components.shape[1])
 
     def transform(self, features: np.ndarray) -> np.ndarray:
-        weights, offset = self.affine()
-        return features @ weights - offset
-
-    def affine(self) -> tuple[np.ndarray, np.ndarray]:
-        """(W, c) with ((x - mean) / std) @ components == x @ W - c: one matrix product per batch."""
+        """((x - mean) / std) @ components, computed as x @ W - c: one matrix product over the rows."""
         inverse_std = np.divide(1.0, self.std, out=np.zeros_like(self.std), where=self.std > 0)
-        return self.components * inverse_std[:, None], (self.mean * inverse_std) @ self.components
+        weights = self.components * inverse_std[:, None]
+        return features @ weights - (self.mean * inverse_std) @ self.components
 
 
 def vectors(batch: pa.RecordBatch, column: str, dim: int = FEATURE_DIM) -> np.ndarray:
@@ -156,11 +153,10 @@ def choose_k(ratios: np.ndarray, variance: float, k: int | None) -> int:
 def project(features: DataFrame, model: PcaModel) -> DataFrame:
     """path, label, pca array<float> (k values) for every row of `features`."""
     features.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
-    weights, offset = model.affine()
 
     def run(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
         for batch in batches:
-            scores = (vectors(batch, "features").astype(np.float64) @ weights - offset).astype(np.float32)
+            scores = model.transform(vectors(batch, "features").astype(np.float64)).astype(np.float32)
             offsets = pa.array(np.arange(len(scores) + 1, dtype=np.int32) * scores.shape[1])
             pca = pa.ListArray.from_arrays(offsets, pa.array(scores.reshape(-1)))
             yield pa.RecordBatch.from_arrays(
