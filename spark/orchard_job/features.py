@@ -22,6 +22,7 @@ from orchard_job import storage
 from orchard_job.artifact import ModelArtifact
 from orchard_job.batches import featurize_stream
 from orchard_job.listing import Image, glob_escape
+from orchard_job.pca import Sums, SumsParam, TaskSums, vectors
 from orchard_job.runtime import get_featurizer
 
 IMAGES_SCHEMA = "path string, label string, size long, modified_us long"
@@ -158,21 +159,27 @@ class RejectsParam(AccumulatorParam[list[tuple[str, str]]]):
         return sorted({*value1, *value2})
 
 
+@dataclass(frozen=True)
+class Featurized:
+    """Feature rows (labels and keys looked up by path), and what the tasks report once an action has
+    consumed them: one pass over the images, with nothing cached between the write and these reports."""
+
+    rows: DataFrame
+    rejects: Accumulator[list[tuple[str, str]]]  # (path, reason) of every file that failed to decode
+    sums: Accumulator[Sums]  # scale + PCA partial sums over the feature rows, as written
+
+
 def featurize(
     spark: SparkSession,
     images: list[Image],
     artifact: ModelArtifact,
     batch_size: int,
     listed: DataFrame | None,
-) -> tuple[DataFrame, Accumulator[list[tuple[str, str]]]]:
-    """Decode and run the network on the images' bytes as the scan streams them (no shuffle of file bytes).
-
-    Returns the feature rows (labels and keys looked up by path) and an accumulator that holds
-    (path, reason) for every file that failed to decode once an action has consumed the rows: one pass
-    over the images, with nothing cached between the write and the collection of rejects.
-    """
+) -> Featurized:
+    """Decode and run the network on the images' bytes as the scan streams them (no shuffle of file bytes)."""
     size, runtime, file_name = artifact.image_size, artifact.runtime, artifact.file_name
     rejects = spark.sparkContext.accumulator([], RejectsParam())
+    sums = spark.sparkContext.accumulator(Sums.empty(), SumsParam())
     # The keys travel with the function (Spark broadcasts a large one): no join to bring labels back.
     keys = {image.path: (image.label, image.size, image.modified_us) for image in images}
 
@@ -182,12 +189,15 @@ def featurize(
         network = get_featurizer(artifact_path, runtime, threads, batch_size)
         known = pa.array(list(keys), pa.string())
         wanted = (batch.filter(pc.is_in(batch.column("path"), value_set=known)) for batch in batches)
+        running = TaskSums()
         for computed, failed in featurize_stream(wanted, network, size, threads):
             rejects.add(failed)
+            running.add(vectors(computed, "features"))
             yield with_keys(computed, keys)
+        running.report(sums)
 
     rows = scan_contents(spark, images, listed).mapInArrow(run_partition, FEATURIZED_SCHEMA)
-    return rows, rejects
+    return Featurized(rows, rejects, sums)
 
 
 def with_keys(computed: pa.RecordBatch, keys: dict[str, tuple[str, int, int]]) -> pa.RecordBatch:

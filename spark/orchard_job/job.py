@@ -6,16 +6,17 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
 from orchard_job import artifact as artifacts
 from orchard_job import features as feats
-from orchard_job import pca, storage
+from orchard_job import pca, snapshot, storage
 from orchard_job.config import JobConfig
 from orchard_job.listing import Image, Listing, Reject, list_images
+from orchard_job.pca import Sums
 from orchard_job.report import Counts, build_report, prefetch_plotting, run_outputs, write_run_files
 
 log = logging.getLogger("orchard")
@@ -52,10 +53,15 @@ class Stages:
 
 @dataclass(frozen=True)
 class FeatureUpdate:
-    featurized: int  # decoded and run through the network in this run
     reused: int  # taken from the cache (same key, or same content under a new key)
     rejects: list[Reject]  # files that failed to decode
     row_runs: dict[str, str]  # path -> the run whose features/run_id=<id>/ row the snapshot takes
+    featurized_paths: list[str] = field(default_factory=list)  # decoded and run through the network
+    featurized_sums: Sums = field(default_factory=Sums.empty)  # their scale + PCA sums, from the tasks
+
+    @property
+    def featurized(self) -> int:
+        return len(self.featurized_paths)
 
     @property
     def feature_runs(self) -> list[str]:
@@ -74,6 +80,7 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     stages, outputs = Stages(), run_outputs(config)
     prefetch_plotting()
     model = artifacts.describe(config.weights, config.image_size, config.runtime)
+    previous = snapshot.load(spark, config.output, model.model_id)
     with stages.stage("list"):
         listing = list_images(spark, config.input, config.manifest)
     log.info("listed %d images (%d rejected before decoding)", listing.listed, len(listing.rejects))
@@ -89,23 +96,43 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
 
     rejected_paths = {r.path for r in update.rejects}
     in_pca = [image for image in listing.images if image.path not in rejected_paths]
-    current = feats.current_features(
-        spark, in_pca, feats.cached_rows(spark, outputs["features"], model.model_id), update.row_runs
-    )
-    with stages.stage("pca_fit"):
-        fitted = pca.fit(current, config.variance, config.k)
-    log.info("PCA on %d images: k = %d explains %.2f%% of the variance",
-             fitted.n_rows, fitted.k, 100 * fitted.explained_variance.sum())  # fmt: skip
-    with stages.stage("pca_project"):
-        pca.project(current, fitted).write.mode("overwrite").parquet(outputs["pca"])
+    snapshot_rows = {image.path: update.row_runs[image.path] for image in in_pca}
+    fitted, sums = fit_and_project(spark, config, model, in_pca, snapshot_rows, update, previous, stages)
 
     counts = Counts(listing.listed, update.featurized, update.reused, len(rejects), fitted.n_rows)
     counts.check()
     with stages.stage("report"):
         report = build_report(spark, config, model, fitted, counts, stages.with_total())
         report["feature_runs"] = update.feature_runs
+        report["pca_sums"] = sums.source
         write_run_files(spark, config, report, fitted, model)
+        saved = snapshot.Snapshot(config.run_id, snapshot_rows, sums.sums)
+        snapshot.save(spark, config.output, model.model_id, saved)
     return report
+
+
+def fit_and_project(
+    spark: SparkSession,
+    config: JobConfig,
+    model: artifacts.ModelArtifact,
+    images: list[Image],
+    rows: dict[str, str],
+    update: FeatureUpdate,
+    previous: snapshot.Snapshot | None,
+    stages: Stages,
+) -> tuple[pca.PcaModel, snapshot.Gathered]:
+    """Scale + PCA fitted on the snapshot's sums, and every image's projection written to pca/run_id=<id>/."""
+    cache = feats.cached_rows(spark, run_outputs(config)["features"], model.model_id)
+    with stages.stage("pca_fit"):
+        featurized = (update.featurized_paths, update.featurized_sums)
+        sums = snapshot.gather(spark, cache, rows, previous, featurized, config.run_id)
+        fitted = pca.fit_sums(sums.sums, config.variance, config.k)
+    log.info("PCA on %d images: k = %d explains %.2f%% of the variance (sums: %s)",
+             fitted.n_rows, fitted.k, 100 * fitted.explained_variance.sum(), sums.source)  # fmt: skip
+    current = feats.current_features(spark, images, cache, rows)
+    with stages.stage("pca_project"):
+        pca.project(current, fitted).write.mode("overwrite").parquet(run_outputs(config)["pca"])
+    return fitted, sums
 
 
 def task_slots(spark: SparkSession) -> int:
@@ -134,27 +161,29 @@ def update_features(
     row_runs = feats.row_runs(reused, index, hashes)
     rekeyed, fresh = read.rekeyed, read.fresh
     if not fresh and not rekeyed:
-        return FeatureUpdate(0, len(reused), [], row_runs)
+        return FeatureUpdate(len(reused), [], row_runs)
     if fresh:
         with stages.stage("model"):
             artifacts.ship(spark, model, config.weights, config.output)
     with stages.stage("featurize"):
         listed = listed_scan(listing, fresh)
-        new_rows, decode_failures = feats.featurize(spark, fresh, model, config.batch_size, listed)
+        featurized = feats.featurize(spark, fresh, model, config.batch_size, listed)
+        new_rows = featurized.rows
         if rekeyed:
             new_rows = new_rows.unionByName(feats.rekeyed_rows(spark, cache, rekeyed))
         destination = storage.join(features_uri, f"run_id={config.run_id}")
         feats.to_cache_schema(new_rows, model).write.mode("overwrite").parquet(destination)
     labels = {image.path: image.label for image in fresh}
-    failed = [Reject(path, labels[path], reason) for path, reason in decode_failures.value]
+    failed = [Reject(path, labels[path], reason) for path, reason in featurized.rejects.value]
     failed_paths = {reject.path for reject in failed}
-    written = [image.path for image in fresh if image.path not in failed_paths]
-    written += [image.path for image, _ in rekeyed]
+    computed = [image.path for image in fresh if image.path not in failed_paths]
+    written = computed + [image.path for image, _ in rekeyed]
     return FeatureUpdate(
-        featurized=len(fresh) - len(failed),
         reused=len(reused) + len(rekeyed),
         rejects=failed,
         row_runs=row_runs | {path: config.run_id for path in written},
+        featurized_paths=computed,
+        featurized_sums=featurized.sums.value,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from pyspark import AccumulatorParam, TaskContext
+from pyspark import Accumulator, AccumulatorParam, TaskContext
 from pyspark.sql import DataFrame
 
 from orchard_job.model import FEATURE_DIM
@@ -56,7 +56,7 @@ def vectors(batch: pa.RecordBatch, column: str, dim: int = FEATURE_DIM) -> np.nd
 
 @dataclass(frozen=True)
 class Sums:
-    """(n, sum x, sum x x^T) over the feature rows of the partitions named in `partitions`."""
+    """(n, sum x, sum x x^T) over feature rows; `partitions` names the tasks an accumulator has added."""
 
     partitions: frozenset[int]
     n: int
@@ -66,6 +66,11 @@ class Sums:
     @staticmethod
     def empty() -> Sums:
         return Sums(frozenset(), 0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM)))
+
+    def plus(self, other: Sums, sign: int = 1) -> Sums:
+        """The sums over this set of rows with `other`'s rows added (sign 1) or taken out (sign -1)."""
+        total, gram = self.total + sign * other.total, self.gram + sign * other.gram
+        return Sums(frozenset(), self.n + sign * other.n, total, gram)
 
 
 class SumsParam(AccumulatorParam[Sums]):
@@ -85,38 +90,58 @@ class SumsParam(AccumulatorParam[Sums]):
         )
 
 
+class TaskSums:
+    """A task's running sums over the feature batches it sees, reported once to an accumulator."""
+
+    def __init__(self) -> None:
+        self.n, self.total, self.gram = 0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM))
+
+    def add(self, x: np.ndarray) -> None:
+        self.n += len(x)
+        self.total += x.sum(axis=0, dtype=np.float64)
+        self.gram += (x.T @ x).astype(np.float64)  # float32 per batch of <= maxRecordsPerBatch rows
+
+    def report(self, accumulator: Accumulator[Sums]) -> int:
+        """Adds the sums under this task's partition id (nothing when it saw no rows); returns the id."""
+        partition = TaskContext.get().partitionId()  # type: ignore[union-attr]
+        if self.n:
+            accumulator.add(Sums(frozenset([partition]), self.n, self.total, self.gram))
+        return partition
+
+
 def fit(features: DataFrame | None, variance: float, k: int | None) -> PcaModel:
+    """Scale + PCA of the feature rows: one distributed pass of partial sums, then a driver-side eigh."""
+    return fit_sums(partial_sums(features) if features is not None else Sums.empty(), variance, k)
+
+
+def partial_sums(features: DataFrame) -> Sums:
     """Partial sums per partition, added on the driver as tasks finish (it holds one d x d sum at a time).
 
     The sums travel as an accumulator rather than as rows: no second Python pass over the results, and the
     driver never holds more than the running total. Each task also returns (partition, n) as a row, so a
     lost report fails the fit instead of silently shrinking it.
     """
-    if features is None:  # no image was ever featurized with this model
-        empty = Sums.empty()
-        return fit_from_sums(empty.n, empty.total, empty.gram, variance, k)
     spark = features.sparkSession
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
     sums = spark.sparkContext.accumulator(Sums.empty(), SumsParam())
 
-    def partial_sums(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
-        count, total, gram = 0, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM))
+    def task_sums(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+        running = TaskSums()
         for batch in batches:
-            x = vectors(batch, "features")
-            count += len(x)
-            total += x.sum(axis=0, dtype=np.float64)
-            gram += (x.T @ x).astype(np.float64)  # float32 per batch of <= maxRecordsPerBatch rows
-        partition = TaskContext.get().partitionId()  # type: ignore[union-attr]
-        if count:
-            sums.add(Sums(frozenset([partition]), count, total, gram))
-        yield pa.RecordBatch.from_pydict({"partition": [partition], "n": [count]}, schema=COUNTS_SCHEMA)
+            running.add(vectors(batch, "features"))
+        partition = running.report(sums)
+        yield pa.RecordBatch.from_pydict({"partition": [partition], "n": [running.n]}, schema=COUNTS_SCHEMA)
 
-    counted = features.select("features").mapInArrow(partial_sums, "partition int, n long").collect()
+    counted = features.select("features").mapInArrow(task_sums, "partition int, n long").collect()
     reported = {row.partition: row.n for row in counted if row.n}
     total = sums.value
     if set(reported) != total.partitions or sum(reported.values()) != total.n:
         raise PcaError(f"partial sums of partitions {sorted(set(reported) - total.partitions)} were lost")
-    return fit_from_sums(total.n, total.total, total.gram, variance, k)
+    return total
+
+
+def fit_sums(sums: Sums, variance: float, k: int | None) -> PcaModel:
+    return fit_from_sums(sums.n, sums.total, sums.gram, variance, k)
 
 
 def fit_from_sums(

@@ -18,6 +18,7 @@ from orchard_job.config import parse_args
 from orchard_job.job import run
 
 SIZE = "96"
+NO_READS = {"added": 0, "removed": 0}
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,25 @@ def job(spark, images: Path, out: Path, run_id: str, *extra: str) -> dict:
 
 def table(path: Path) -> dict[str, list]:
     return pq.read_table(path).to_pydict()
+
+
+def assert_model_fits_current_features(out: Path, run_id: str) -> None:
+    """The saved scaler and PCA against numpy on the run's rows: each published path's newest feature row."""
+    features = table(out / "features")
+    newest: dict[str, tuple[str, list[float]]] = {}
+    for path, row_run, vector in zip(features["path"], features["run_id"], features["features"], strict=True):
+        if path not in newest or row_run > newest[path][0]:
+            newest[path] = (row_run, vector)
+    x = np.array([newest[path][1] for path in table(out / "pca" / f"run_id={run_id}")["path"]], np.float64)
+    std = x.std(axis=0, ddof=1)
+    z = np.divide(x - x.mean(axis=0), std, out=np.zeros_like(x), where=std > 0)
+    singular = np.linalg.svd(z, compute_uv=False)
+    ratios = singular**2 / (singular**2).sum()
+    model = np.load(out / "models" / f"run_id={run_id}" / "pca.npz")
+    k = len(model["explained_variance"])
+    np.testing.assert_allclose(model["mean"], x.mean(axis=0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model["std"], std, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(model["explained_variance"], ratios[:k], atol=1e-6)
 
 
 def test_first_run_outputs(spark, dataset: tuple[Path, Path]) -> None:
@@ -110,7 +130,10 @@ def test_saved_model_reproduces_the_published_projection(spark, dataset: tuple[P
 
 def test_rerun_featurizes_only_new_or_changed_images(spark, dataset: tuple[Path, Path]) -> None:
     images, out = dataset
-    job(spark, images, out, "r1")
+    first = job(spark, images, out, "r1")
+    # The first run's sums come from the featurize tasks: no row is read back for the fit.
+    assert first["pca_sums"] == {"snapshot": None, "featurized_this_run": 18, "rows_read": NO_READS}
+    assert_model_fits_current_features(out, "r1")
     rng = random.Random(11)
     fruit_image("Lemon", rng).save(images / "Lemon" / "new_1.jpg", format="JPEG")
     buffer = io.BytesIO()
@@ -132,9 +155,15 @@ def test_rerun_featurizes_only_new_or_changed_images(spark, dataset: tuple[Path,
     published = table(out / "pca" / "run_id=r2")["path"]
     assert not any(path.endswith("Banana/0002_100.jpg") for path in published)
     assert any(path.endswith("Lemon/new_1.jpg") for path in published)
+    # r1's sums, plus the 2 featurized rows, plus the re-keyed copy, minus the deleted and overwritten rows.
+    read = {"added": 1, "removed": 2}
+    assert report["pca_sums"] == {"snapshot": "r1", "featurized_this_run": 2, "rows_read": read}
+    assert_model_fits_current_features(out, "r2")
 
     unchanged = job(spark, images, out, "r3")
     assert unchanged["counts"]["featurized_this_run"] == 0 and unchanged["counts"]["in_pca"] == 19
+    assert unchanged["pca_sums"] == {"snapshot": "r2", "featurized_this_run": 0, "rows_read": NO_READS}
+    assert_model_fits_current_features(out, "r3")
 
 
 def test_an_overwrite_keeping_size_and_mtime_is_refeaturized_when_the_manifest_names_it(
