@@ -22,7 +22,7 @@ from orchard_job import storage
 from orchard_job.artifact import ModelArtifact
 from orchard_job.batches import featurize_stream
 from orchard_job.listing import Image, glob_escape
-from orchard_job.pca import Sums, SumsParam, TaskSums, vectors
+from orchard_job.pca import MAX_SUM_TASKS, Sums, SumsParam, TaskSums, vectors
 from orchard_job.runtime import get_featurizer
 
 IMAGES_SCHEMA = "path string, label string, size long, modified_us long"
@@ -161,8 +161,7 @@ class RejectsParam(AccumulatorParam[list[tuple[str, str]]]):
 
 @dataclass(frozen=True)
 class Featurized:
-    """Feature rows (labels and keys looked up by path), and what the tasks report once an action has
-    consumed them: one pass over the images, with nothing cached between the write and these reports."""
+    """Feature rows, and what the tasks report about them once an action has consumed them."""
 
     rows: DataFrame
     rejects: Accumulator[list[tuple[str, str]]]  # (path, reason) of every file that failed to decode
@@ -192,12 +191,14 @@ def featurize(
         running = TaskSums()
         for computed, failed in featurize_stream(wanted, network, size, threads):
             rejects.add(failed)
-            running.add(vectors(computed, "features"))
+            if sum_rows:
+                running.add(vectors(computed, "features"))
             yield with_keys(computed, keys)
         running.report(sums)
 
-    rows = scan_contents(spark, images, listed).mapInArrow(run_partition, FEATURIZED_SCHEMA)
-    return Featurized(rows, rejects, sums)
+    scan = scan_contents(spark, images, listed)
+    sum_rows = scan.rdd.getNumPartitions() <= MAX_SUM_TASKS  # otherwise the fit reads the rows back
+    return Featurized(scan.mapInArrow(run_partition, FEATURIZED_SCHEMA), rejects, sums)
 
 
 def with_keys(computed: pa.RecordBatch, keys: dict[str, tuple[str, int, int]]) -> pa.RecordBatch:

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -56,8 +56,8 @@ class FeatureUpdate:
     reused: int  # taken from the cache (same key, or same content under a new key)
     rejects: list[Reject]  # files that failed to decode
     row_runs: dict[str, str]  # path -> the run whose features/run_id=<id>/ row the snapshot takes
-    featurized_paths: list[str] = field(default_factory=list)  # decoded and run through the network
-    featurized_sums: Sums = field(default_factory=Sums.empty)  # their scale + PCA sums, from the tasks
+    featurized_paths: frozenset[str]  # decoded and run through the network in this run
+    featurized_sums: Sums  # their scale + PCA sums, as the featurize tasks reported them
 
     @property
     def featurized(self) -> int:
@@ -80,7 +80,8 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     stages, outputs = Stages(), run_outputs(config)
     prefetch_plotting()
     model = artifacts.describe(config.weights, config.image_size, config.runtime)
-    previous = snapshot.load(spark, config.output, model.model_id)
+    with stages.stage("cache_lookup"):
+        previous = snapshot.load(spark, config.output, model.model_id)
     with stages.stage("list"):
         listing = list_images(spark, config.input, config.manifest)
     log.info("listed %d images (%d rejected before decoding)", listing.listed, len(listing.rejects))
@@ -96,43 +97,35 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
 
     rejected_paths = {r.path for r in update.rejects}
     in_pca = [image for image in listing.images if image.path not in rejected_paths]
-    snapshot_rows = {image.path: update.row_runs[image.path] for image in in_pca}
-    fitted, sums = fit_and_project(spark, config, model, in_pca, snapshot_rows, update, previous, stages)
+    current = snapshot_rows(in_pca, update)
+    cache = feats.cached_rows(spark, outputs["features"], model.model_id)
+    with stages.stage("pca_fit"):
+        featurized = {row for row in current if row[0] in update.featurized_paths and row[3] == config.run_id}
+        sums = snapshot.gather(spark, cache, current, previous, featurized, update.featurized_sums)
+        fitted = pca.fit_sums(sums.sums, config.variance, config.k)
+    log.info("PCA on %d images: k = %d explains %.2f%% of the variance (sums: %s)",
+             fitted.n_rows, fitted.k, 100 * fitted.explained_variance.sum(), sums.source)  # fmt: skip
+    with stages.stage("pca_project"):
+        projected = spark.sparkContext.accumulator(0)
+        rows_to_project = feats.current_features(spark, in_pca, cache, update.row_runs)
+        pca.project(rows_to_project, fitted, projected).write.mode("overwrite").parquet(outputs["pca"])
 
-    counts = Counts(listing.listed, update.featurized, update.reused, len(rejects), fitted.n_rows)
+    counts = Counts(listing.listed, update.featurized, update.reused, len(rejects), projected.value)
     counts.check()
     with stages.stage("report"):
         report = build_report(spark, config, model, fitted, counts, stages.with_total())
         report["feature_runs"] = update.feature_runs
         report["pca_sums"] = sums.source
         write_run_files(spark, config, report, fitted, model)
-        saved = snapshot.Snapshot(config.run_id, snapshot_rows, sums.sums)
-        snapshot.save(spark, config.output, model.model_id, saved)
+        snapshot.save(
+            spark, config.output, model.model_id, snapshot.Snapshot(config.run_id, current, sums.sums)
+        )
     return report
 
 
-def fit_and_project(
-    spark: SparkSession,
-    config: JobConfig,
-    model: artifacts.ModelArtifact,
-    images: list[Image],
-    rows: dict[str, str],
-    update: FeatureUpdate,
-    previous: snapshot.Snapshot | None,
-    stages: Stages,
-) -> tuple[pca.PcaModel, snapshot.Gathered]:
-    """Scale + PCA fitted on the snapshot's sums, and every image's projection written to pca/run_id=<id>/."""
-    cache = feats.cached_rows(spark, run_outputs(config)["features"], model.model_id)
-    with stages.stage("pca_fit"):
-        featurized = (update.featurized_paths, update.featurized_sums)
-        sums = snapshot.gather(spark, cache, rows, previous, featurized, config.run_id)
-        fitted = pca.fit_sums(sums.sums, config.variance, config.k)
-    log.info("PCA on %d images: k = %d explains %.2f%% of the variance (sums: %s)",
-             fitted.n_rows, fitted.k, 100 * fitted.explained_variance.sum(), sums.source)  # fmt: skip
-    current = feats.current_features(spark, images, cache, rows)
-    with stages.stage("pca_project"):
-        pca.project(current, fitted).write.mode("overwrite").parquet(run_outputs(config)["pca"])
-    return fitted, sums
+def snapshot_rows(images: list[Image], update: FeatureUpdate) -> set[snapshot.RowId]:
+    """The feature row each image takes: its (path, size, modified) and the run that wrote the row."""
+    return {(image.path, image.size, image.modified_us, update.row_runs[image.path]) for image in images}
 
 
 def task_slots(spark: SparkSession) -> int:
@@ -161,7 +154,7 @@ def update_features(
     row_runs = feats.row_runs(reused, index, hashes)
     rekeyed, fresh = read.rekeyed, read.fresh
     if not fresh and not rekeyed:
-        return FeatureUpdate(len(reused), [], row_runs)
+        return FeatureUpdate(len(reused), [], row_runs, frozenset(), Sums.empty())
     if fresh:
         with stages.stage("model"):
             artifacts.ship(spark, model, config.weights, config.output)
@@ -172,7 +165,8 @@ def update_features(
         if rekeyed:
             new_rows = new_rows.unionByName(feats.rekeyed_rows(spark, cache, rekeyed))
         destination = storage.join(features_uri, f"run_id={config.run_id}")
-        feats.to_cache_schema(new_rows, model).write.mode("overwrite").parquet(destination)
+        # Appended: a retry under the same run id keeps the rows an earlier attempt wrote (and it reuses).
+        feats.to_cache_schema(new_rows, model).write.mode("append").parquet(destination)
     labels = {image.path: image.label for image in fresh}
     failed = [Reject(path, labels[path], reason) for path, reason in featurized.rejects.value]
     failed_paths = {reject.path for reject in failed}
@@ -182,7 +176,7 @@ def update_features(
         reused=len(reused) + len(rekeyed),
         rejects=failed,
         row_runs=row_runs | {path: config.run_id for path in written},
-        featurized_paths=computed,
+        featurized_paths=frozenset(computed),
         featurized_sums=featurized.sums.value,
     )
 

@@ -21,6 +21,8 @@ from orchard_job.model import FEATURE_DIM
 COUNTS_SCHEMA = pa.schema([("partition", pa.int32()), ("n", pa.int64())])
 # Feature rows are 5 KB: bigger Arrow batches than the featurize stage's make fewer, larger matrix products.
 ARROW_BATCH_ROWS = "4096"
+# Each task's sums (13 MB) count against spark.driver.maxResultSize (1 GB by default): at most this many.
+MAX_SUM_TASKS = 48
 
 
 class PcaError(ValueError):
@@ -132,7 +134,8 @@ def partial_sums(features: DataFrame) -> Sums:
         partition = running.report(sums)
         yield pa.RecordBatch.from_pydict({"partition": [partition], "n": [running.n]}, schema=COUNTS_SCHEMA)
 
-    counted = features.select("features").mapInArrow(task_sums, "partition int, n long").collect()
+    rows = features.select("features").coalesce(MAX_SUM_TASKS)
+    counted = rows.mapInArrow(task_sums, "partition int, n long").collect()
     reported = {row.partition: row.n for row in counted if row.n}
     total = sums.value
     if set(reported) != total.partitions or sum(reported.values()) != total.n:
@@ -175,8 +178,8 @@ def choose_k(ratios: np.ndarray, variance: float, k: int | None) -> int:
     return min(int(np.searchsorted(cumulative, variance - 1e-12) + 1), len(ratios))
 
 
-def project(features: DataFrame, model: PcaModel) -> DataFrame:
-    """path, label, pca array<float> (k values) for every row of `features`."""
+def project(features: DataFrame, model: PcaModel, projected: Accumulator[int] | None = None) -> DataFrame:
+    """path, label, pca array<float> (k values) for every row of `features`; counts them into `projected`."""
     features.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", ARROW_BATCH_ROWS)
 
     def run(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
@@ -184,6 +187,8 @@ def project(features: DataFrame, model: PcaModel) -> DataFrame:
             scores = model.transform(vectors(batch, "features").astype(np.float64)).astype(np.float32)
             offsets = pa.array(np.arange(len(scores) + 1, dtype=np.int32) * scores.shape[1])
             pca = pa.ListArray.from_arrays(offsets, pa.array(scores.reshape(-1)))
+            if projected is not None:
+                projected.add(len(scores))
             yield pa.RecordBatch.from_arrays(
                 [batch.column("path"), batch.column("label"), pca], names=["path", "label", "pca"]
             )

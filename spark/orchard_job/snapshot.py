@@ -1,9 +1,10 @@
 """The scale + PCA sums of each run's snapshot, carried to the next run so that it reads no unchanged row.
 
-A run's snapshot is the feature row each of its images takes, named by (path, run id of the row). The sums
-(n, sum x, sum x x^T) over those rows determine the scaler and the PCA exactly (pca.fit_sums). Each run saves
-its snapshot's rows and sums under models/run_id=<id>/, then names them in models/_snapshots/<model id>.json:
-written last, so the pointer never names a half-written snapshot.
+A run's snapshot is the feature row each of its images takes, named by (path, size, modified, run id); rows
+are only ever appended to the cache, so a name always means the same values. The sums (n, sum x, sum x x^T)
+over those rows determine the scaler and the PCA exactly (pca.fit_sums). Each run saves its snapshot's rows
+and sums under models/run_id=<id>/, then names them in models/_snapshots/<model id>.json: written last, so
+the pointer never names a half-written snapshot.
 
 The next run with the same model starts from the snapshot named there. It adds the sums of the rows it
 featurized (summed by the featurize tasks over the values they wrote) and reads back only the other rows that
@@ -35,14 +36,15 @@ from orchard_job.pca import PcaError, Sums, partial_sums
 log = logging.getLogger("orchard")
 
 SUMS_FILE, ROWS_FILE = "snapshot_sums.npz", "snapshot_rows.parquet"
+ROW_COLUMNS = ["path", "size", "modified_us", "run_id"]
 _UPPER = np.triu_indices(FEATURE_DIM)  # the gram is symmetric: its upper triangle is stored
-Row = tuple[str, str]  # (path, run id of its features row)
+RowId = tuple[str, int, int, str]  # a feature row: the image's (path, size, modified_us), and its run id
 
 
 @dataclass(frozen=True)
 class Snapshot:
     run_id: str
-    rows: dict[str, str]  # path -> run id of its features row
+    rows: set[RowId]
     sums: Sums
 
 
@@ -53,67 +55,65 @@ class Gathered:
 
 
 class MissingRowsError(PcaError):
-    """Feature rows the sums need are no longer in the cache."""
+    """Feature rows the sums need are not (exactly once) in the cache."""
 
 
-EMPTY = Snapshot("", {}, Sums.empty())
+EMPTY = Snapshot("", set(), Sums.empty())
 
 
 def gather(
     spark: SparkSession,
     cache: DataFrame | None,
-    rows: dict[str, str],
+    rows: set[RowId],
     previous: Snapshot | None,
-    featurized: tuple[list[str], Sums],
-    run_id: str,
+    featurized: set[RowId],
+    featurized_sums: Sums,
 ) -> Gathered:
-    """The sums over `rows`, from the previous snapshot and this run's featurized rows where they serve."""
-    paths, fresh = featurized
-    if fresh.n != len(paths):  # a report went missing: read this run's rows back like any other
-        paths, fresh = [], Sums.empty()
-    if previous is not None and run_id in {previous.run_id, *previous.rows.values()}:
-        previous = None  # this run id rewrote features/run_id=<id>/: the snapshot's rows may have changed
-    summed = {(path, run_id) for path in paths}
+    """The sums over `rows`, from the previous snapshot and the featurize tasks' sums where they serve."""
+    if featurized_sums.n != len(featurized):  # not reported (or a report lost): read those rows back
+        featurized, featurized_sums = set(), Sums.empty()
     if previous is not None:
         try:
-            return _sums_from(spark, cache, previous, set(rows.items()), summed, fresh)
-        except MissingRowsError as e:
+            return _sums_from(spark, cache, previous, rows, featurized, featurized_sums)
+        except MissingRowsError as e:  # a retention policy may have deleted old rows
             log.warning("summing every row instead of starting from run %s: %s", previous.run_id, e)
-    return _sums_from(spark, cache, EMPTY, set(rows.items()), summed, fresh)
+    return _sums_from(spark, cache, EMPTY, rows, featurized, featurized_sums)
 
 
 def _sums_from(
     spark: SparkSession,
     cache: DataFrame | None,
     start: Snapshot,
-    current: set[Row],
-    summed: set[Row],
-    fresh: Sums,
+    current: set[RowId],
+    featurized: set[RowId],
+    featurized_sums: Sums,
 ) -> Gathered:
-    added, removed = current - set(start.rows.items()) - summed, set(start.rows.items()) - current
-    if len(added) + len(removed) >= len(current - summed):  # cheaper to read every row afresh
-        start, added, removed = EMPTY, current - summed, set()
-    sums = start.sums.plus(fresh).plus(read_sums(spark, cache, added))
+    added, removed = current - start.rows - featurized, start.rows - current
+    if len(added) + len(removed) >= len(current - featurized):  # cheaper to read every row afresh
+        start, added, removed = EMPTY, current - featurized, set()
+    sums = start.sums.plus(featurized_sums).plus(read_sums(spark, cache, added))
     sums = sums.plus(read_sums(spark, cache, removed), sign=-1)
     source = {
         "snapshot": start.run_id or None,
-        "featurized_this_run": fresh.n,
+        "featurized_this_run": featurized_sums.n,
         "rows_read": {"added": len(added), "removed": len(removed)},
     }
     return Gathered(sums, source)
 
 
-def read_sums(spark: SparkSession, cache: DataFrame | None, rows: set[Row]) -> Sums:
+def read_sums(spark: SparkSession, cache: DataFrame | None, rows: set[RowId]) -> Sums:
     """Sums over these cached rows in one pass (none when there are none to read)."""
     if not rows:
         return Sums.empty()
     if cache is None:
         raise MissingRowsError(f"{len(rows)} feature rows to read, but the cache is empty")
-    wanted = storage.local_frame(spark, sorted(rows), "path string, run_id string")
-    found = cache.select("path", "run_id", "features").join(F.broadcast(wanted), ["path", "run_id"])
+    wanted = storage.local_frame(
+        spark, sorted(rows), "path string, size long, modified_us long, run_id string"
+    )
+    found = cache.select(*ROW_COLUMNS, "features").join(F.broadcast(wanted), ROW_COLUMNS)
     sums = partial_sums(found)
     if sums.n != len(rows):
-        raise MissingRowsError(f"{len(rows) - sums.n} of {len(rows)} rows to read are not in the cache")
+        raise MissingRowsError(f"{sums.n} rows found in the cache for {len(rows)} to read")
     return sums
 
 
@@ -122,38 +122,44 @@ def pointer(output: str, model_id: str) -> str:
 
 
 def save(spark: SparkSession, output: str, model_id: str, snapshot: Snapshot) -> None:
+    """Best effort: without it, the next run starts from an older snapshot or sums every row."""
     folder = storage.join(output, "models", f"run_id={snapshot.run_id}")
     sums = snapshot.sums
     arrays = io.BytesIO()
     np.savez(arrays, n=np.int64(sums.n), total=sums.total, gram_upper=sums.gram[_UPPER])
-    storage.write_bytes(spark, storage.join(folder, SUMS_FILE), arrays.getvalue())
-    rows = pa.table({"path": list(snapshot.rows), "run_id": list(snapshot.rows.values())})
     table = io.BytesIO()
-    pq.write_table(rows, table)
-    storage.write_bytes(spark, storage.join(folder, ROWS_FILE), table.getvalue())
+    ordered = sorted(snapshot.rows)
+    pq.write_table(pa.table({name: [row[i] for row in ordered] for i, name in enumerate(ROW_COLUMNS)}), table)
     named = {"run_id": snapshot.run_id, "model_id": model_id, "rows": sums.n}
-    storage.write_bytes(spark, pointer(output, model_id), json.dumps(named).encode())
+    try:
+        storage.write_bytes(spark, storage.join(folder, SUMS_FILE), arrays.getvalue())
+        storage.write_bytes(spark, storage.join(folder, ROWS_FILE), table.getvalue())
+        storage.write_bytes(spark, pointer(output, model_id), json.dumps(named).encode())
+    except (Py4JJavaError, OSError) as e:
+        log.warning(
+            "the PCA sums of run %s were not saved (%s): the next run sums more rows", snapshot.run_id, e
+        )
 
 
 def load(spark: SparkSession, output: str, model_id: str) -> Snapshot | None:
     """The snapshot the pointer names for this model; None (and a full pass) when it cannot be used."""
     named_at = pointer(output, model_id)
-    if not storage.exists(spark, named_at):
-        return None
     try:
-        run_id = json.loads(storage.read_bytes(spark, named_at))["run_id"]
+        if not storage.exists(spark, named_at):
+            return None
+        run_id = str(json.loads(storage.read_bytes(spark, named_at))["run_id"])
         folder = storage.join(output, "models", f"run_id={run_id}")
         arrays = np.load(io.BytesIO(storage.read_bytes(spark, storage.join(folder, SUMS_FILE))))
         table = pq.read_table(io.BytesIO(storage.read_bytes(spark, storage.join(folder, ROWS_FILE))))
         gram = np.zeros((FEATURE_DIM, FEATURE_DIM))
         gram[_UPPER] = arrays["gram_upper"]
         gram = np.triu(gram) + np.triu(gram, 1).T
-        sums = Sums(frozenset(), int(arrays["n"]), arrays["total"], gram)
-        rows = dict(zip(table.column("path").to_pylist(), table.column("run_id").to_pylist(), strict=True))
-    except (Py4JJavaError, OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        sums = Sums(frozenset(), int(arrays["n"]), arrays["total"].reshape(FEATURE_DIM), gram)
+        rows = set(zip(*(table.column(name).to_pylist() for name in ROW_COLUMNS), strict=True))
+    except (Py4JJavaError, OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
         log.warning("the PCA sums named by %s cannot be used (%s): summing every row instead", named_at, e)
         return None
-    if sums.n != len(rows):
-        log.warning("the saved PCA sums of run %s cover %d rows, not %d: ignored", run_id, sums.n, len(rows))
+    if sums.n != len(rows) or not (np.isfinite(sums.total).all() and np.isfinite(sums.gram).all()):
+        log.warning("the PCA sums of run %s do not match their %d rows: summing every row", run_id, len(rows))
         return None
     return Snapshot(run_id, rows, sums)

@@ -57,7 +57,8 @@ def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
 
 
 def _local_path(spark: SparkSession, local: Path) -> Any:
-    return spark.sparkContext._jvm.org.apache.hadoop.fs.Path(local.as_uri())  # type: ignore[union-attr]
+    """file:<local> as a Hadoop Path, taken literally (a URI string would have '%' and spaces re-quoted)."""
+    return spark.sparkContext._jvm.org.apache.hadoop.fs.Path("file", None, str(local))  # type: ignore[union-attr]
 
 
 def join(root: str, *parts: str) -> str:

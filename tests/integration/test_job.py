@@ -166,6 +166,17 @@ def test_rerun_featurizes_only_new_or_changed_images(spark, dataset: tuple[Path,
     assert_model_fits_current_features(out, "r3")
 
 
+def test_a_retry_under_the_same_run_id_keeps_the_rows_it_reuses(spark, dataset: tuple[Path, Path]) -> None:
+    images, out = dataset
+    job(spark, images, out, "r1")
+    fruit_image("Lemon", random.Random(5)).save(images / "Lemon" / "late.jpg", format="JPEG")
+    # The retry featurizes the late image and tries the corrupt one again: its write adds to run_id=r1/.
+    report = job(spark, images, out, "r1")
+    assert report["counts"]["featurized_this_run"] == 1 and report["counts"]["in_pca"] == 19
+    assert report["pca_sums"] == {"snapshot": "r1", "featurized_this_run": 1, "rows_read": NO_READS}
+    assert_model_fits_current_features(out, "r1")
+
+
 def test_an_overwrite_keeping_size_and_mtime_is_refeaturized_when_the_manifest_names_it(
     spark, dataset: tuple[Path, Path], tmp_path: Path
 ) -> None:

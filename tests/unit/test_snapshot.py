@@ -14,20 +14,22 @@ from orchard_job.pca import Sums
 
 NO_SPARK: Any = None  # gather reaches Spark only to read rows back: these cases read none, or must fail
 X = np.random.default_rng(3).uniform(0.0, 6.0, size=(6, FEATURE_DIM))
-ROWS = {f"file:/in/L/{i}.jpg": x for i, x in enumerate(X)}
+ROWS = {
+    (f"file:/in/L/{i}.jpg", 100 + i, 1_700_000_000_000_000, "r1" if i < 4 else "r2"): x
+    for i, x in enumerate(X)
+}
+FIRST, NEW = set(list(ROWS)[:4]), set(list(ROWS)[4:])
 
 
-def sums_of(*paths: str) -> Sums:
-    x = np.array([ROWS[path] for path in paths]).reshape(-1, X.shape[1])
+def sums_of(rows: set[snapshot.RowId]) -> Sums:
+    x = np.array([ROWS[row] for row in sorted(rows)]).reshape(-1, FEATURE_DIM)
     return Sums(frozenset(), len(x), x.sum(axis=0), x.T @ x)
 
 
 def test_new_rows_are_added_to_the_previous_sums_without_reading_any_row() -> None:
-    paths = list(ROWS)
-    previous = snapshot.Snapshot("r1", {path: "r1" for path in paths[:4]}, sums_of(*paths[:4]))
-    current = {path: "r1" for path in paths[:4]} | {path: "r2" for path in paths[4:]}
-    gathered = snapshot.gather(NO_SPARK, None, current, previous, (paths[4:], sums_of(*paths[4:])), "r2")
-    expected = sums_of(*paths)
+    previous = snapshot.Snapshot("r1", FIRST, sums_of(FIRST))
+    gathered = snapshot.gather(NO_SPARK, None, FIRST | NEW, previous, NEW, sums_of(NEW))
+    expected = sums_of(FIRST | NEW)
     assert gathered.sums.n == 6
     np.testing.assert_allclose(gathered.sums.gram, expected.gram, rtol=1e-12)
     np.testing.assert_allclose(gathered.sums.total, expected.total, rtol=1e-12)
@@ -35,30 +37,27 @@ def test_new_rows_are_added_to_the_previous_sums_without_reading_any_row() -> No
     assert gathered.source == {"snapshot": "r1", "featurized_this_run": 2, "rows_read": read}
 
 
-def test_a_snapshot_of_the_same_run_id_is_not_trusted() -> None:
-    paths = list(ROWS)
-    previous = snapshot.Snapshot("r1", {path: "r1" for path in paths}, sums_of(*paths))
-    with pytest.raises(snapshot.MissingRowsError, match="cache is empty"):  # it would have to read them
-        snapshot.gather(NO_SPARK, None, {path: "r1" for path in paths}, previous, ([], Sums.empty()), "r1")
-
-
 def test_lost_task_sums_are_not_used() -> None:
-    paths = list(ROWS)
-    previous = snapshot.Snapshot("r1", {path: "r1" for path in paths[:4]}, sums_of(*paths[:4]))
-    current = {path: "r1" for path in paths[:4]} | {path: "r2" for path in paths[4:]}
-    partial = sums_of(paths[4])  # the tasks reported one of the two featurized rows
-    with pytest.raises(snapshot.MissingRowsError):  # so both are to be read back
-        snapshot.gather(NO_SPARK, None, current, previous, (paths[4:], partial), "r2")
+    previous = snapshot.Snapshot("r1", FIRST, sums_of(FIRST))
+    partial = sums_of(set(list(NEW)[:1]))  # the tasks reported one of the two featurized rows
+    with pytest.raises(snapshot.MissingRowsError, match="cache is empty"):  # so both are to be read back
+        snapshot.gather(NO_SPARK, None, FIRST | NEW, previous, NEW, partial)
 
 
 def test_sums_and_rows_round_trip_exactly(spark, tmp_path: Path) -> None:
-    paths = list(ROWS)
-    saved = snapshot.Snapshot("r7", {path: "r1" for path in paths}, sums_of(*paths))
+    saved = snapshot.Snapshot("r7", FIRST | NEW, sums_of(FIRST | NEW))
     snapshot.save(spark, str(tmp_path), "model-a", saved)
     loaded = snapshot.load(spark, str(tmp_path), "model-a")
     assert loaded is not None and loaded.run_id == "r7" and loaded.rows == saved.rows
     assert loaded.sums.n == 6 and np.array_equal(loaded.sums.total, saved.sums.total)
     assert np.array_equal(loaded.sums.gram, saved.sums.gram)
     assert snapshot.load(spark, str(tmp_path), "model-b") is None  # another model starts afresh
-    (tmp_path / "models" / "run_id=r7" / snapshot.SUMS_FILE).write_bytes(b"truncated")
+
+
+@pytest.mark.parametrize("damage", [b"", b"truncated"])
+def test_a_damaged_snapshot_is_ignored(spark, tmp_path: Path, damage: bytes) -> None:
+    snapshot.save(spark, str(tmp_path), "model-a", snapshot.Snapshot("r7", FIRST, sums_of(FIRST)))
+    sums_file = tmp_path / "models" / "run_id=r7" / snapshot.SUMS_FILE
+    sums_file.write_bytes(damage)
+    assert not list(sums_file.parent.glob(".*.crc"))  # the bytes themselves are read, not a checksum
     assert snapshot.load(spark, str(tmp_path), "model-a") is None
