@@ -110,7 +110,8 @@ def read_sums(spark: SparkSession, cache: DataFrame | None, rows: set[RowId]) ->
     wanted = storage.local_frame(
         spark, sorted(rows), "path string, size long, modified_us long, run_id string"
     )
-    found = cache.select(*ROW_COLUMNS, "features").join(F.broadcast(wanted), ROW_COLUMNS)
+    runs = F.col("run_id").isin(sorted({row[3] for row in rows}))  # scans only those runs' folders
+    found = cache.filter(runs).select(*ROW_COLUMNS, "features").join(F.broadcast(wanted), ROW_COLUMNS)
     sums = partial_sums(found)
     if sums.n != len(rows):
         raise MissingRowsError(f"{sums.n} rows found in the cache for {len(rows)} to read")
