@@ -22,7 +22,7 @@ from orchard_job import storage
 from orchard_job.artifact import ModelArtifact
 from orchard_job.batches import featurize_stream
 from orchard_job.listing import Image, glob_escape
-from orchard_job.pca import MAX_SUM_TASKS, Sums, SumsParam, TaskSums, vectors
+from orchard_job.pca import Sums, SumsParam, TaskSums, max_sum_tasks, vectors
 from orchard_job.runtime import get_featurizer
 
 IMAGES_SCHEMA = "path string, label string, size long, modified_us long"
@@ -181,6 +181,8 @@ def featurize(
     sums = spark.sparkContext.accumulator(Sums.empty(), SumsParam())
     # The keys travel with the function (Spark broadcasts a large one): no join to bring labels back.
     keys = {image.path: (image.label, image.size, image.modified_us) for image in images}
+    scan = scan_contents(spark, images, listed)
+    sum_rows = scan.rdd.getNumPartitions() <= max_sum_tasks(spark)  # otherwise the fit reads the rows back
 
     def run_partition(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
         threads = network_threads()
@@ -196,8 +198,6 @@ def featurize(
             yield with_keys(computed, keys)
         running.report(sums)
 
-    scan = scan_contents(spark, images, listed)
-    sum_rows = scan.rdd.getNumPartitions() <= MAX_SUM_TASKS  # otherwise the fit reads the rows back
     return Featurized(scan.mapInArrow(run_partition, FEATURIZED_SCHEMA), rejects, sums)
 
 

@@ -106,10 +106,14 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     log.info("PCA on %d images: k = %d explains %.2f%% of the variance (sums: %s)",
              fitted.n_rows, fitted.k, 100 * fitted.explained_variance.sum(), sums.source)  # fmt: skip
     with stages.stage("pca_project"):
+        # Counted once per row: the projection runs in the write's own tasks (Spark applies a result task's
+        # updates once); a shuffle or cache before the write would need another count.
         projected = spark.sparkContext.accumulator(0)
         rows_to_project = feats.current_features(spark, in_pca, cache, update.row_runs)
         pca.project(rows_to_project, fitted, projected).write.mode("overwrite").parquet(outputs["pca"])
 
+    if projected.value != fitted.n_rows:
+        raise RuntimeError(f"PCA fitted on {fitted.n_rows} rows but {projected.value} were projected")
     counts = Counts(listing.listed, update.featurized, update.reused, len(rejects), projected.value)
     counts.check()
     with stages.stage("report"):
@@ -153,6 +157,14 @@ def update_features(
     reused = plan.reused + read.verified
     row_runs = feats.row_runs(reused, index, hashes)
     rekeyed, fresh = read.rekeyed, read.fresh
+    # Rows are appended: a second row under a key this run id already holds would name two contents at once.
+    writing = [*fresh, *(image for image, _ in rekeyed)]
+    clashes = [i.path for i in writing if config.run_id in index.rows.get(i.key, {}).values()]
+    if clashes:
+        raise RuntimeError(
+            f"run id {config.run_id} already holds a feature row for {clashes[0]} (and {len(clashes) - 1} "
+            "more) of the same size and modification time but other content: run again under a new run id"
+        )
     if not fresh and not rekeyed:
         return FeatureUpdate(len(reused), [], row_runs, frozenset(), Sums.empty())
     if fresh:

@@ -14,15 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 from pyspark import Accumulator, AccumulatorParam, TaskContext
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
 from orchard_job.model import FEATURE_DIM
 
 COUNTS_SCHEMA = pa.schema([("partition", pa.int32()), ("n", pa.int64())])
 # Feature rows are 5 KB: bigger Arrow batches than the featurize stage's make fewer, larger matrix products.
 ARROW_BATCH_ROWS = "4096"
-# Each task's sums (13 MB) count against spark.driver.maxResultSize (1 GB by default): at most this many.
-MAX_SUM_TASKS = 48
+SUMS_BYTES = 8 * FEATURE_DIM * (FEATURE_DIM + 1)  # a task's reported sums: 13 MB of float64
 
 
 class PcaError(ValueError):
@@ -111,6 +110,14 @@ class TaskSums:
         return partition
 
 
+def max_sum_tasks(spark: SparkSession) -> int:
+    """How many tasks may report sums: each report counts against spark.driver.maxResultSize (keep half)."""
+    limit = spark.sparkContext.getConf().get("spark.driver.maxResultSize", "1g")
+    jvm = spark.sparkContext._jvm
+    size = int(jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes(limit))  # type: ignore[union-attr]
+    return 2**31 - 1 if size <= 0 else max(1, size // 2 // SUMS_BYTES)  # 0: no limit
+
+
 def fit(features: DataFrame | None, variance: float, k: int | None) -> PcaModel:
     """Scale + PCA of the feature rows: one distributed pass of partial sums, then a driver-side eigh."""
     return fit_sums(partial_sums(features) if features is not None else Sums.empty(), variance, k)
@@ -134,7 +141,7 @@ def partial_sums(features: DataFrame) -> Sums:
         partition = running.report(sums)
         yield pa.RecordBatch.from_pydict({"partition": [partition], "n": [running.n]}, schema=COUNTS_SCHEMA)
 
-    rows = features.select("features").coalesce(MAX_SUM_TASKS)
+    rows = features.select("features").coalesce(max_sum_tasks(spark))
     counted = rows.mapInArrow(task_sums, "partition int, n long").collect()
     reported = {row.partition: row.n for row in counted if row.n}
     total = sums.value

@@ -15,6 +15,7 @@ way the fit covers all current rows; only the way their sums are gathered differ
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -131,15 +132,23 @@ def save(spark: SparkSession, output: str, model_id: str, snapshot: Snapshot) ->
     table = io.BytesIO()
     ordered = sorted(snapshot.rows)
     pq.write_table(pa.table({name: [row[i] for row in ordered] for i, name in enumerate(ROW_COLUMNS)}), table)
-    named = {"run_id": snapshot.run_id, "model_id": model_id, "rows": sums.n}
+    files = {SUMS_FILE: arrays.getvalue(), ROWS_FILE: table.getvalue()}
+    # The digests tie the pointer to these exact files: a retry under the same run id rewrites them in place.
+    named = {
+        "run_id": snapshot.run_id,
+        "model_id": model_id,
+        "sha256": {k: _sha256(v) for k, v in files.items()},
+    }
     try:
-        storage.write_bytes(spark, storage.join(folder, SUMS_FILE), arrays.getvalue())
-        storage.write_bytes(spark, storage.join(folder, ROWS_FILE), table.getvalue())
+        for name, data in files.items():
+            storage.write_bytes(spark, storage.join(folder, name), data)
         storage.write_bytes(spark, pointer(output, model_id), json.dumps(named).encode())
     except (Py4JJavaError, OSError) as e:
-        log.warning(
-            "the PCA sums of run %s were not saved (%s): the next run sums more rows", snapshot.run_id, e
-        )
+        log.warning("PCA sums of run %s not saved (%s): the next run reads more rows", snapshot.run_id, e)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def load(spark: SparkSession, output: str, model_id: str) -> Snapshot | None:
@@ -148,10 +157,16 @@ def load(spark: SparkSession, output: str, model_id: str) -> Snapshot | None:
     try:
         if not storage.exists(spark, named_at):
             return None
-        run_id = str(json.loads(storage.read_bytes(spark, named_at))["run_id"])
+        named = json.loads(storage.read_bytes(spark, named_at))
+        run_id, digests = str(named["run_id"]), named["sha256"]
         folder = storage.join(output, "models", f"run_id={run_id}")
-        arrays = np.load(io.BytesIO(storage.read_bytes(spark, storage.join(folder, SUMS_FILE))))
-        table = pq.read_table(io.BytesIO(storage.read_bytes(spark, storage.join(folder, ROWS_FILE))))
+        files = {
+            name: storage.read_bytes(spark, storage.join(folder, name)) for name in (SUMS_FILE, ROWS_FILE)
+        }
+        if named["model_id"] != model_id or any(_sha256(files[name]) != digests[name] for name in files):
+            raise ValueError(f"the files under {folder} are not the ones the pointer names")
+        arrays = np.load(io.BytesIO(files[SUMS_FILE]))
+        table = pq.read_table(io.BytesIO(files[ROWS_FILE]))
         gram = np.zeros((FEATURE_DIM, FEATURE_DIM))
         gram[_UPPER] = arrays["gram_upper"]
         gram = np.triu(gram) + np.triu(gram, 1).T

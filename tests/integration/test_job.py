@@ -194,6 +194,8 @@ def test_an_overwrite_keeping_size_and_mtime_is_refeaturized_when_the_manifest_n
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # S3 keeps seconds: same modification time
     manifest = tmp_path / "batch.txt"
     manifest.write_text(f"# etag=... sequencer=...\n{target}\n")
+    with pytest.raises(RuntimeError, match="run again under a new run id"):  # r1 holds the old content's row
+        job(spark, images, out, "r1", "--k", "3", "--manifest", str(manifest))
 
     report = job(spark, images, out, "r2", "--k", "3", "--manifest", str(manifest))
 
