@@ -96,7 +96,7 @@ def ship(spark: SparkSession, artifact: ModelArtifact, spec: WeightsSpec, output
         local = Path(tempfile.mkdtemp(prefix="orchard-model-")) / artifact.file_name
         _export(spec, artifact.image_size, artifact.runtime, local)
         storage.write_bytes(spark, cached + ".json", json.dumps(asdict(artifact), indent=2).encode())
-        storage.write_bytes(spark, cached, local.read_bytes())  # written last: its presence means complete
+        storage.upload(spark, local, cached)  # written last: its presence means complete
     spark.sparkContext.addFile(cached)  # any Hadoop URI: workers fetch it once per executor
 
 

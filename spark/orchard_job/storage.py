@@ -49,11 +49,16 @@ def read_bytes(spark: SparkSession, uri: str) -> bytes:
 
 
 def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
-    fs, path = _fs_path(spark, uri)
     with tempfile.TemporaryDirectory(prefix="orchard-") as folder:
         local = Path(folder, "copy")
         local.write_bytes(data)
-        fs.copyFromLocalFile(False, True, _local_path(spark, local), path)  # overwrites
+        upload(spark, local, uri)
+
+
+def upload(spark: SparkSession, local: Path, uri: str) -> None:
+    """Copy a local file to `uri`, replacing what is there."""
+    fs, path = _fs_path(spark, uri)
+    fs.copyFromLocalFile(False, True, _local_path(spark, local), path)
 
 
 def _local_path(spark: SparkSession, local: Path) -> Any:
