@@ -100,7 +100,7 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     current = snapshot_rows(in_pca, update)
     cache = feats.cached_rows(spark, outputs["features"], model.model_id)
     with stages.stage("pca_fit"):
-        featurized = {row for row in current if row[0] in update.featurized_paths and row[3] == config.run_id}
+        featurized = {row for row in current if row[0] in update.featurized_paths}  # rows of this run
         sums = snapshot.gather(spark, cache, current, previous, featurized, update.featurized_sums)
         fitted = pca.fit_sums(sums.sums, config.variance, config.k)
     log.info("PCA on %d images: k = %d explains %.2f%% of the variance (sums: %s)",

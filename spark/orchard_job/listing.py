@@ -54,7 +54,6 @@ class Reject:
 class Listing:
     images: list[Image]
     rejects: list[Reject]
-    root: str | None  # --input, fully qualified as Spark prints paths; None for a manifest alone
     # Paths the manifest names: just uploaded, so a cached (path, size, modified) does not prove the content
     # (S3 keeps modification times to the second): these are always hashed.
     uploaded: frozenset[str] = frozenset()
@@ -87,7 +86,7 @@ def list_images(spark: SparkSession, input_uri: str | None, manifest_uri: str | 
         else:
             rejects.append(Reject(path, label, NO_LABEL))
     uploaded = frozenset(entry for entry in entries if entry not in unread and entry in found)
-    return Listing(images, rejects, root, uploaded, files)
+    return Listing(images, rejects, uploaded, files)
 
 
 def unlisted(spark: SparkSession, path: str) -> str:
