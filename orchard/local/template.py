@@ -1,13 +1,14 @@
 """What the local stack takes from template.yaml: parameters, resource properties, a tiny intrinsic resolver.
 
-Only the intrinsics the template uses are resolved (Ref, Fn::Sub, Fn::GetAtt, Fn::If/Not/Equals); physical ids
-of resources are supplied by the local deploy as it creates them.
+Only the intrinsics the template uses are resolved (Ref, Fn::Sub, Fn::GetAtt, Fn::If/Not/Equals,
+Fn::Select/Split/Join, Fn::FindInMap); physical ids of resources are supplied by the local deploy as it
+creates them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ TEMPLATE = REPO / "template.yaml"
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
 STACK_NAME = "orchard"
+# What CloudFormation's AWS::StackId looks like; the template derives unique names from its UUID.
+STACK_UUID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/" + STACK_UUID
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
@@ -39,14 +43,15 @@ class Resolver:
     def parameter(self, name: str) -> str:
         pseudo = {
             "AWS::StackName": STACK_NAME,
+            "AWS::StackId": STACK_ID,
             "AWS::AccountId": ACCOUNT_ID,
             "AWS::Region": REGION,
             "AWS::Partition": "aws",
         }
+        if name in self.overrides:  # pseudo parameters too, to resolve the template for other stacks
+            return str(self.overrides[name])
         if name in pseudo:
             return pseudo[name]
-        if name in self.overrides:
-            return str(self.overrides[name])
         if name in self.template.get("Parameters", {}):
             return str(self.template["Parameters"][name]["Default"])
         return self.refs[name]
@@ -54,29 +59,31 @@ class Resolver:
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.template["Conditions"][name]))
 
-    def resolve(self, node: Any) -> Any:  # noqa: PLR0911 (one return per intrinsic)
+    def resolve(self, node: Any) -> Any:
         if isinstance(node, list):
             return [self.resolve(item) for item in node]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
             [(key, value)] = node.items()
-            if key == "Ref":
-                return self.parameter(value)
-            if key == "Fn::GetAtt":
-                name = value if isinstance(value, str) else ".".join(value)
-                return self.attributes[name]
-            if key == "Fn::Sub":
-                return self.substitute(value)
-            if key == "Fn::If":
-                condition, when_true, when_false = value
-                return self.resolve(when_true if self.condition(condition) else when_false)
-            if key == "Fn::Not":
-                return not self.resolve(value[0])
-            if key == "Fn::Equals":
-                left, right = (str(self.resolve(v)) for v in value)
-                return left == right
+            intrinsic = self.intrinsics().get(key)
+            if intrinsic is not None:
+                return intrinsic(value)
         return {key: self.resolve(value) for key, value in node.items()}
+
+    def intrinsics(self) -> dict[str, Callable[[Any], Any]]:
+        return {
+            "Ref": self.parameter,
+            "Fn::GetAtt": lambda v: self.attributes[v if isinstance(v, str) else ".".join(v)],
+            "Fn::Sub": self.substitute,
+            "Fn::If": lambda v: self.resolve(v[1] if self.condition(v[0]) else v[2]),
+            "Fn::Not": lambda v: not self.resolve(v[0]),
+            "Fn::Equals": lambda v: str(self.resolve(v[0])) == str(self.resolve(v[1])),
+            "Fn::Select": lambda v: self.resolve(v[1])[int(self.resolve(v[0]))],
+            "Fn::Split": lambda v: str(self.resolve(v[1])).split(v[0]),
+            "Fn::Join": lambda v: v[0].join(str(item) for item in self.resolve(v[1])),
+            "Fn::FindInMap": lambda v: self.template["Mappings"][v[0]][str(self.resolve(v[1]))][v[2]],
+        }
 
     def substitute(self, value: str | list[Any]) -> str:
         text, variables = (value, {}) if isinstance(value, str) else (value[0], self.resolve(value[1]))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -16,6 +18,7 @@ from orchard_job import features as feats
 from orchard_job import pca, snapshot, storage
 from orchard_job.config import JobConfig
 from orchard_job.listing import Image, Listing, Reject, list_images
+from orchard_job.model import WeightsError, WeightsSpec
 from orchard_job.pca import Sums
 from orchard_job.report import Counts, build_report, prefetch_plotting, run_outputs, write_run_files
 
@@ -79,6 +82,7 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     spark.conf.set("spark.sql.files.minPartitionNum", str(task_slots(spark)))
     stages, outputs = Stages(), run_outputs(config)
     prefetch_plotting()
+    config = replace(config, weights=local_weights(spark, config.weights))
     model = artifacts.describe(config.weights, config.image_size, config.runtime)
     with stages.stage("cache_lookup"):
         previous = snapshot.load(spark, config.output, model.model_id)
@@ -125,6 +129,19 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
             spark, config.output, model.model_id, snapshot.Snapshot(config.run_id, current, sums.sums)
         )
     return report
+
+
+def local_weights(spark: SparkSession, spec: WeightsSpec) -> WeightsSpec:
+    """A weights file named by a URI (s3:// on EMR) is copied to the driver once: Keras loads local files."""
+    if spec.kind != "file" or spec.path is None or "://" not in spec.path:
+        return spec
+    local = Path(tempfile.mkdtemp(prefix="orchard-weights-"), spec.path.rstrip("/").rsplit("/", 1)[-1])
+    try:
+        local.write_bytes(storage.read_bytes(spark, spec.path))
+    except Exception as e:  # py4j raises the JVM's FileNotFoundException or AccessDeniedException
+        raise WeightsError(f"cannot read the weights file {spec.path}: {str(e).splitlines()[0]}") from e
+    log.info("weights: copied %s to the driver", spec.path)
+    return replace(spec, path=str(local))
 
 
 def snapshot_rows(images: list[Image], update: FeatureUpdate) -> set[snapshot.RowId]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from orchard_job import runtime
+from orchard_job.job import local_weights
 from orchard_job.model import (
     FEATURE_DIM,
     WeightsError,
@@ -15,6 +16,7 @@ from orchard_job.model import (
     build_keras_model,
     calibration_batch,
     export_tflite,
+    file_sha256,
     imagenet_weights_path,
     weights_digest,
 )
@@ -83,6 +85,21 @@ def test_weights_file_is_loaded(keras_model: object, images: np.ndarray, tmp_pat
     keras_model.get_layer(f"mobilenetv2_1.00_{SIZE}").save_weights(path)  # type: ignore[attr-defined]
     loaded = build_keras_model(SIZE, WeightsSpec.parse(str(path)))
     assert weights_digest(loaded) == weights_digest(keras_model)
+
+
+def test_a_weights_file_named_by_uri_is_copied_to_the_driver(
+    spark: object, keras_model: object, tmp_path: Path
+) -> None:
+    # On EMR the file is s3://...: Hadoop's FileSystem reads it (a local path would not exist there).
+    path = tmp_path / "mobilenet_v2.weights.h5"
+    keras_model.get_layer(f"mobilenetv2_1.00_{SIZE}").save_weights(path)  # type: ignore[attr-defined]
+    local = local_weights(spark, WeightsSpec.parse(path.as_uri()))  # type: ignore[arg-type]
+    assert local.path is not None and "://" not in local.path
+    assert file_sha256(local.path) == file_sha256(str(path))
+    assert weights_digest(build_keras_model(SIZE, local)) == weights_digest(keras_model)
+    missing = (tmp_path / "none.weights.h5").as_uri()
+    with pytest.raises(WeightsError, match=f"cannot read the weights file {missing}"):
+        local_weights(spark, WeightsSpec.parse(missing))  # type: ignore[arg-type]
 
 
 def test_unreadable_weights_file_fails_clearly(tmp_path: Path) -> None:

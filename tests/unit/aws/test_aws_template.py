@@ -161,19 +161,6 @@ def test_emr_task_parameters_are_a_valid_start_job_run_request(template):
     assert arguments[-2:] == ["--variance", "0.95"]
 
 
-def test_spark_submit_parameters_set_the_image_python(template):
-    spark = template["Resources"]["StateMachine"]["Properties"]["DefinitionSubstitutions"][
-        "SparkSubmitParameters"
-    ]
-    text = spark["Fn::Sub"]
-    for conf in (
-        "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=/usr/bin/python3.11",
-        "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=/usr/bin/python3.11",
-        "spark.executorEnv.PYSPARK_PYTHON=/usr/bin/python3.11",
-    ):
-        assert f"--conf {conf}" in text
-
-
 def test_pass_role_only_for_the_job_role_to_emr_serverless(transformed):
     passes = [s for _, s in policy_statements(transformed) if "iam:PassRole" in as_list(s["Action"])]
     assert passes == [
