@@ -3,11 +3,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WHEELHOUSE := $(VENV)/wheelhouse
+IAM_CHECK := tests/iam/node_modules/.package-lock.json
 ARGS ?=
 
 .PHONY: setup demo test test-fast bench soak lint format check-java clean image push-image
 
-setup: $(STAMP)
+setup: $(STAMP) $(WHEELHOUSE)/.complete $(IAM_CHECK)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Orchard needs Python 3.11 (the EMR image runs 3.11); set PYTHON=/path/to/python3.11"'
@@ -16,6 +18,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	sed 's|@CONF_DIR@|$(CURDIR)/spark/conf|' spark/local-spark-submit.sh > $(BIN)/spark-submit && chmod 755 $(BIN)/spark-submit
 	@touch $(STAMP)
+
+# The image's Python packages as wheels: the image rehearsal (tests/integration/test_image_rehearsal.py) installs
+# them offline. Quick when pip's cache already holds them from the install above.
+$(WHEELHOUSE)/.complete: spark/requirements.txt spark/constraints.txt $(STAMP)
+	rm -rf $(WHEELHOUSE)
+	$(BIN)/pip download --quiet -r spark/requirements.txt -c spark/constraints.txt -d $(WHEELHOUSE)
+	@touch $@
+
+# The IAM check's policy evaluator (test-only, run by node, never shipped: docs/iam-check.md).
+$(IAM_CHECK): tests/iam/package.json tests/iam/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "The IAM check needs Node.js 18+ and npm: install them and retry." >&2; exit 1; }
+	npm ci --prefix tests/iam --no-audit --no-fund
+	@touch $@
 
 check-java:
 	@command -v java >/dev/null 2>&1 || { echo "Spark needs Java 17: install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless) and retry." >&2; exit 1; }
@@ -47,10 +62,17 @@ format: setup
 # The EMR Serverless image (needs a Docker engine; not available on the development machines).
 IMAGE ?= orchard-spark
 TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
-RELEASE ?= emr-7.9.0
+WEIGHTS_SHA256 := spark/imagenet-weights.sha256
 
+# The first build records the ImageNet weights' sha256 (none is published): copy them out of the image for the
+# user to commit; every build after that verifies its download against them (spark/fetch-weights.sh).
 image:
-	docker build --platform linux/amd64 --build-arg RELEASE=$(RELEASE) -f spark/Dockerfile -t $(IMAGE):$(TAG) .
+	docker build --platform linux/amd64 -f spark/Dockerfile -t $(IMAGE):$(TAG) .
+	@grep -Eq '^[0-9a-f]{64}  ' $(WEIGHTS_SHA256) || { \
+	  { grep '^#' $(WEIGHTS_SHA256); docker run --rm --entrypoint /bin/sh $(IMAGE):$(TAG) \
+	      -c 'cat "$$ORCHARD_IMAGENET_WEIGHTS_DIR/SHA256SUMS"'; } > $(WEIGHTS_SHA256).new \
+	  && mv $(WEIGHTS_SHA256).new $(WEIGHTS_SHA256) \
+	  && echo "Recorded the weights' sha256 in $(WEIGHTS_SHA256): review and commit it."; }
 
 # make push-image ECR_REPO=<account>.dkr.ecr.<region>.amazonaws.com/orchard-spark
 push-image: image
@@ -61,7 +83,7 @@ push-image: image
 	@echo "ImageUri=$(ECR_REPO):$(TAG)"
 
 clean:
-	rm -rf $(VENV) .orchard .pytest_cache .mypy_cache .ruff_cache bench-results
+	rm -rf $(VENV) .orchard .pytest_cache .mypy_cache .ruff_cache bench-results tests/iam/node_modules
 
 # AWS application checks. aws-sam-cli pins its own boto3, so it lives in a separate tool venv (.venv-sam).
 # A real interpreter, not a pyenv shim: sam build probes the runtime's python on PATH.

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+# The IAM check's helpers (tests/iam/*.py), importable by name from every test folder.
+sys.path.insert(0, str(Path(__file__).parent / "iam"))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -26,3 +29,13 @@ def spark() -> Iterator[object]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def iam_evaluator() -> Iterator[object]:
+    """One node process evaluating IAM requests for the whole session (tests/iam/evaluate.mjs)."""
+    from iam_eval import Evaluator
+
+    evaluator = Evaluator()
+    yield evaluator
+    evaluator.close()

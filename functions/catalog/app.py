@@ -245,23 +245,43 @@ def _same_definition(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> b
     )
 
 
-def usage_from_job_run(job_run: Mapping[str, Any] | None) -> dict[str, Any]:
-    """vCPU/memory/storage hours of a GetJobRun ``jobRun`` (billed figures when present).
+def job_run_of(answer: Any) -> Mapping[str, Any] | None:
+    """The ``JobRun`` of a GetJobRun answer as RecordJobUsage keeps it; None for anything else (an error)."""
+    job_run = answer.get("JobRun") if isinstance(answer, Mapping) else None
+    return job_run if isinstance(job_run, Mapping) else None
 
-    Step Functions re-cases SDK responses (``vCPUHour`` may arrive as ``VCPUHour`` or ``VCpuHour``), so keys
-    are matched case- and underscore-insensitively.
+
+def job_run_id_of(job: Any) -> str | None:
+    """The ``JobRunId`` of RunFeaturizeJob's answer (StartJobRun's), when it carries one."""
+    job_run_id = job.get("JobRunId") if isinstance(job, Mapping) else None
+    return job_run_id if isinstance(job_run_id, str) else None
+
+
+def usage_from_job_run(job_run: Mapping[str, Any] | None) -> dict[str, Any]:
+    """vCPU/memory/storage hours of a GetJobRun ``jobRun``: the billed figures, else the total ones.
+
+    Step Functions' SDK integration re-cases the answer's keys (``totalResourceUtilization`` arrives as
+    ``TotalResourceUtilization``, ``vCPUHour`` as ``VCPUHour``), so keys are matched case- and
+    underscore-insensitively.
     """
     if not job_run:
         return {}
     run = _normalized(job_run)
-    utilization = _normalized(run.get("billedresourceutilization") or run.get("resourceutilization") or {})
+    figures = (run.get("billedresourceutilization"), run.get("totalresourceutilization"))
+    utilization = _normalized(next((u for u in figures if isinstance(u, Mapping) and u), {}))
+    job_run_id = run.get("jobrunid")
     return {
-        "job_run_id": run.get("jobrunid"),
-        "job_seconds": run.get("totalexecutiondurationseconds"),
-        "vcpu_hours": utilization.get("vcpuhour"),
-        "memory_gb_hours": utilization.get("memorygbhour"),
-        "storage_gb_hours": utilization.get("storagegbhour"),
+        "job_run_id": job_run_id if isinstance(job_run_id, str) else None,
+        "job_seconds": _number(run.get("totalexecutiondurationseconds")),
+        "vcpu_hours": _number(utilization.get("vcpuhour")),
+        "memory_gb_hours": _number(utilization.get("memorygbhour")),
+        "storage_gb_hours": _number(utilization.get("storagegbhour")),
     }
+
+
+def _number(value: Any) -> float | None:
+    """A figure of the answer, or None when it is not a number (usage is optional: it never fails a run)."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _normalized(mapping: Mapping[str, Any]) -> dict[str, Any]:
@@ -329,7 +349,7 @@ def publish_run(event: Mapping[str, Any], config: Config, session: boto3.Session
         published_params[PUBLISHED_STARTED_AT]
     )
 
-    usage = usage_from_job_run((event.get("usage") or {}).get("job_run"))
+    usage = usage_from_job_run(job_run_of(event.get("usage")))
     counts = report["counts"]
     record = {
         "run_id": run_id,
@@ -410,7 +430,7 @@ def record_failure(event: Mapping[str, Any], config: Config, session: boto3.Sess
     catalog = Catalog(config.database, session)
     realign_published_tables(catalog, results)
     catalog.put_table(table_input(RUNS, results.uri(RUNS.dataset)))
-    usage = usage_from_job_run((state.get("usage") or {}).get("job_run"))
+    usage = usage_from_job_run(job_run_of(state.get("usage")))
     record = {
         "run_id": event["run_id"],
         "status": "failed",
@@ -418,7 +438,7 @@ def record_failure(event: Mapping[str, Any], config: Config, session: boto3.Sess
         "started_at": event.get("started_at"),
         "recorded_at": _now(),
         "manifest": state.get("manifest"),
-        "job_run_id": (state.get("job") or {}).get("job_run_id"),
+        "job_run_id": job_run_id_of(state.get("job")),
         **{k: v for k, v in usage.items() if v is not None},
         "estimated_cost_usd": estimated_cost(usage, config),
         "error": error_name,

@@ -110,11 +110,12 @@ class RunFiles:
         return bytes(self.s3.get_object(Bucket=self.location.bucket, Key=key)["Body"].read())
 
     def report(self) -> dict[str, Any]:
+        # Looked up by listing: S3 answers a GET of a missing key with 403, not 404, to a role that may list
+        # the bucket only under a prefix (a GET carries none).
         key = f"{self.location.prefix('runs')}report.json"
-        try:
-            report: dict[str, Any] = json.loads(self.read(key))
-        except self.s3.exceptions.NoSuchKey as e:
-            raise RunValidationError(f"run {self.location.run_id}: no report at {key}") from e
+        if key not in self.keys("runs"):
+            raise RunValidationError(f"run {self.location.run_id}: no report at {key}")
+        report: dict[str, Any] = json.loads(self.read(key))
         return report
 
     def table(self, dataset: str, *, require_success: bool = True) -> tuple[pa.Table | None, list[str]]:

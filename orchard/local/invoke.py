@@ -17,6 +17,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +29,8 @@ from botocore.awsrequest import AWSResponse
 from orchard.local.template import ACCOUNT_ID, REGION
 
 Handler = Callable[[dict[str, Any], Any], Any]
+# The local function whose code runs now (None outside one): tests attribute the AWS calls made to its role.
+running_function: ContextVar[str | None] = ContextVar("running_function", default=None)
 
 
 class LocalFunctionError(Exception):
@@ -108,10 +111,14 @@ class Functions:
         pending = self.faults.get(name)
         if pending:
             raise pending.pop(0)
-        if not self.environments[name]:  # the job runner: no process-wide environment to guard
-            return self.handlers[name](event, Context(name))
-        with self.lock, environment(self.environments[name]):
-            return self.handlers[name](event, Context(name))
+        running = running_function.set(name)
+        try:
+            if not self.environments[name]:  # the job runner: no process-wide environment to guard
+                return self.handlers[name](event, Context(name))
+            with self.lock, environment(self.environments[name]):
+                return self.handlers[name](event, Context(name))
+        finally:
+            running_function.reset(running)
 
     def before_send(self, request: Any, **_: Any) -> AWSResponse:
         name = unquote(request.url.split("/functions/", 1)[1].split("/", 1)[0]).rsplit(":function:", 1)[-1]

@@ -1,8 +1,8 @@
 """What the local stack takes from template.yaml: parameters, resource properties, a tiny intrinsic resolver.
 
-Only the intrinsics the template uses are resolved (Ref, Fn::Sub, Fn::GetAtt, Fn::If/Not/Equals,
-Fn::Select/Split/Join, Fn::FindInMap); physical ids of resources are supplied by the local deploy as it
-creates them.
+Only the intrinsics the template uses are resolved (Ref, AWS::NoValue included, Fn::Sub, Fn::GetAtt,
+Fn::If/Not/Equals, Fn::Select/Split/Join, Fn::FindInMap); physical ids of resources are supplied by the local
+deploy as it creates them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ STACK_NAME = "orchard"
 # What CloudFormation's AWS::StackId looks like; the template derives unique names from its UUID.
 STACK_UUID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/" + STACK_UUID
+NO_VALUE: Any = object()  # !Ref AWS::NoValue: the list item or property is dropped
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
@@ -61,7 +62,7 @@ class Resolver:
 
     def resolve(self, node: Any) -> Any:
         if isinstance(node, list):
-            return [self.resolve(item) for item in node]
+            return [item for item in map(self.resolve, node) if item is not NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
@@ -69,11 +70,12 @@ class Resolver:
             intrinsic = self.intrinsics().get(key)
             if intrinsic is not None:
                 return intrinsic(value)
-        return {key: self.resolve(value) for key, value in node.items()}
+        resolved = {key: self.resolve(value) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value is not NO_VALUE}
 
     def intrinsics(self) -> dict[str, Callable[[Any], Any]]:
         return {
-            "Ref": self.parameter,
+            "Ref": lambda v: NO_VALUE if v == "AWS::NoValue" else self.parameter(v),
             "Fn::GetAtt": lambda v: self.attributes[v if isinstance(v, str) else ".".join(v)],
             "Fn::Sub": self.substitute,
             "Fn::If": lambda v: self.resolve(v[1] if self.condition(v[0]) else v[2]),

@@ -14,14 +14,14 @@ import tempfile
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-from pyspark import SparkFiles
-from pyspark.sql import SparkSession
+from typing import TYPE_CHECKING, Any
 
 from orchard_job import storage
 from orchard_job.config import RUNTIMES
 from orchard_job.model import IMAGE_SIZES, WeightsSpec, file_sha256, imagenet_weights_path
+
+if TYPE_CHECKING:  # the image build runs main() with no pyspark on the path (only spark-submit adds EMR's)
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger("orchard")
 ARTIFACTS_DIR = "_artifacts"
@@ -37,6 +37,8 @@ class ModelArtifact:
     file_name: str  # name under SparkFiles on the workers
 
     def worker_path(self) -> str:
+        from pyspark import SparkFiles
+
         return SparkFiles.get(self.file_name)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import DataFrame, SparkSession
+if TYPE_CHECKING:  # pyspark only where Spark runs: the image build imports this module without it
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def qualify(spark: SparkSession, uri: str) -> str:

@@ -93,13 +93,13 @@ def test_a_weights_file_named_by_uri_is_copied_to_the_driver(
     # On EMR the file is s3://...: Hadoop's FileSystem reads it (a local path would not exist there).
     path = tmp_path / "mobilenet_v2.weights.h5"
     keras_model.get_layer(f"mobilenetv2_1.00_{SIZE}").save_weights(path)  # type: ignore[attr-defined]
-    local = local_weights(spark, WeightsSpec.parse(path.as_uri()))  # type: ignore[arg-type]
+    local = local_weights(spark, WeightsSpec.parse(path.as_uri()))
     assert local.path is not None and "://" not in local.path
     assert file_sha256(local.path) == file_sha256(str(path))
     assert weights_digest(build_keras_model(SIZE, local)) == weights_digest(keras_model)
     missing = (tmp_path / "none.weights.h5").as_uri()
     with pytest.raises(WeightsError, match=f"cannot read the weights file {missing}"):
-        local_weights(spark, WeightsSpec.parse(missing))  # type: ignore[arg-type]
+        local_weights(spark, WeightsSpec.parse(missing))
 
 
 def test_unreadable_weights_file_fails_clearly(tmp_path: Path) -> None:

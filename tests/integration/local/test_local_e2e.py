@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from iam_check import denied, evaluate, lines
+from iam_flow import FlowCalls, flow_calls
 
 from orchard.local.run import Execution, local_stack, upload_and_run
 from orchard.local.stack import LocalStack
@@ -23,8 +25,8 @@ from orchard.samples import CORRUPT_NAME, fruit_image, write_samples
 
 pytestmark = pytest.mark.slow
 
-HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "RecordJobUsage",
-              "Validate", "IsRunValid", "CatalogAndPublish", "Published"]  # fmt: skip
+HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "HasJobRunId",
+              "RecordJobUsage", "Validate", "IsRunValid", "CatalogAndPublish", "Published"]  # fmt: skip
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Flow:
     state: Path
     first: Execution
     second: Execution
+    aws_calls: FlowCalls  # every AWS call of the flow, by role (tests/iam)
 
     def report(self, execution: Execution) -> dict:
         results = bucket_dir(self.state, self.stack.outputs["BucketName"]) / "results"
@@ -48,10 +51,12 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     for index in range(2):
         fruit_image("Plum", rng).save(root / "second" / "Plum" / f"new_{index}.jpg")
     state = root / "state"
-    with local_stack(state, {"ImageSize": "96"}, fresh=True, echo=False) as stack:
+    with local_stack(state, {"ImageSize": "96"}, fresh=True, echo=False) as stack, flow_calls(stack) as calls:
         _, [first] = upload_and_run(stack, root / "first")
+        calls.job_ran(first)
         _, [second] = upload_and_run(stack, root / "second")
-        yield Flow(stack, state, first, second)
+        calls.job_ran(second)
+        yield Flow(stack, state, first, second, calls)
 
 
 def test_both_executions_succeed_through_every_state_in_order(flow):
@@ -92,6 +97,14 @@ def test_the_second_upload_featurizes_only_the_new_images(flow):
     assert (second["listed"], second["featurized_this_run"], second["reused_from_cache"]) == (12, 2, 9)
     runs = run_query(flow.state, "SELECT run_id, status, published FROM runs ORDER BY started_at").rows
     assert runs == [(flow.first.run_id, "succeeded", True), (flow.second.run_id, "succeeded", True)]
+
+
+def test_every_call_of_the_flow_and_the_job_is_allowed_for_its_role(flow, iam_evaluator):
+    """Lambda's and the state machine's calls as recorded; the job's S3 requests from the EMRFS model applied
+    to the keys these runs read and wrote (docs/iam-check.md)."""
+    decisions = evaluate(iam_evaluator, flow.aws_calls.deployment, flow.aws_calls.calls())
+    assert {d.request.role for d in decisions} >= {"JobRole", "StateMachineRole", "CatalogFunctionRole"}
+    assert not denied(decisions), lines(denied(decisions))
 
 
 def readme_queries() -> list[str]:

@@ -124,14 +124,21 @@ def sample_run(run_id: str, images: int = 4, rejected: int = 1, k: int = 3) -> R
 
 
 def policy_statements(transformed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(role, statement) for every statement of every role's inline policies in a transformed template."""
+    """(role, statement) for every statement of every role's inline policies in a transformed template; a
+    statement under an Fn::If counts once per branch that holds one."""
     found = []
     for name, resource in transformed["Resources"].items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
         for policy in resource["Properties"].get("Policies", []):
-            found += [(name, s) for s in policy["PolicyDocument"]["Statement"]]
+            found += [(name, s) for s in policy["PolicyDocument"]["Statement"] for s in branches(s)]
     return found
+
+
+def branches(statement: dict[str, Any]) -> list[dict[str, Any]]:
+    if set(statement) != {"Fn::If"}:
+        return [statement]
+    return [s for s in statement["Fn::If"][1:] if s != {"Ref": "AWS::NoValue"}]
 
 
 def as_list(value: Any) -> list[Any]:

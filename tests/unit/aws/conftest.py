@@ -19,8 +19,8 @@ from aws_support import (
     parquet_bytes,
     sample_run,
 )
+from iam_roles import transform_template
 from moto import mock_aws
-from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard:1"
@@ -84,13 +84,6 @@ def write_run(session: boto3.Session) -> Callable[[RunOutputs], None]:
     return write
 
 
-class NoManagedPolicies:
-    """The transform looks up AWS managed policies by name; the template uses none."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     parsed: dict[str, Any] = yaml_parse(TEMPLATE.read_text())
@@ -100,14 +93,4 @@ def template() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def transformed(template: dict[str, Any]) -> dict[str, Any]:
     """What CloudFormation receives after `sam package` (S3 code URIs) and the SAM transform."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        packaged = json.loads(json.dumps(template))
-        for resource in packaged["Resources"].values():
-            properties = resource.get("Properties", {})
-            if resource["Type"] == "AWS::Serverless::Function":
-                properties["CodeUri"] = "s3://artifacts/code.zip"
-            if resource["Type"] == "AWS::Serverless::StateMachine":
-                properties["Definition"] = json.loads((REPO / properties.pop("DefinitionUri")).read_text())
-        result: dict[str, Any] = transform(packaged, {"ImageUri": IMAGE}, NoManagedPolicies())
-        return result
+    return transform_template(template, {"ImageUri": IMAGE})

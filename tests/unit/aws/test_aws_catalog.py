@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import botocore.session
 import pytest
 from aws_support import BUCKET, DATABASE, RESULTS
 
@@ -254,16 +255,51 @@ def test_failure_before_any_run_creates_the_runs_table(session, context):
     assert record(session, "manual-1")["cause"] == "The execution input must be ..."
 
 
-def test_usage_keys_in_any_casing():
-    assert catalog.usage_from_job_run(
-        {"jobRunId": "j", "resourceUtilization": {"vCPUHour": 1.0, "memoryGBHour": 4.0, "storageGBHour": 2.0}}
-    ) == {
-        "job_run_id": "j",
-        "job_seconds": None,
-        "vcpu_hours": 1.0,
-        "memory_gb_hours": 4.0,
-        "storage_gb_hours": 2.0,
+GET_JOB_RUN = botocore.session.get_session().get_service_model("emr-serverless").operation_model("GetJobRun")
+JOB_RUN_SHAPE = GET_JOB_RUN.output_shape.members["jobRun"]
+# Every resource-utilization figure a JobRun can carry (total and billed), by the model's member names.
+UTILIZATIONS = [
+    name
+    for name, shape in JOB_RUN_SHAPE.members.items()
+    if shape.type_name == "structure" and shape.members and all(m.endswith("Hour") for m in shape.members)
+]
+
+
+def boto3_casing(name: str) -> str:
+    return name
+
+
+def step_functions_casing(name: str) -> str:
+    """An aws-sdk task answers with the model's member names, first letter upper-cased (sdk_integration)."""
+    return name[:1].upper() + name[1:]
+
+
+@pytest.mark.parametrize("casing", [boto3_casing, step_functions_casing])
+@pytest.mark.parametrize("utilization", UTILIZATIONS)
+def test_usage_is_read_from_each_utilization_a_job_run_carries(utilization, casing):
+    figures = {member: float(i + 1) for i, member in enumerate(JOB_RUN_SHAPE.members[utilization].members)}
+    job_run = {
+        casing("jobRunId"): "00fjobrun",
+        casing("totalExecutionDurationSeconds"): 412,
+        casing(utilization): {casing(member): value for member, value in figures.items()},
     }
+    assert set(job_run) <= {casing(member) for member in JOB_RUN_SHAPE.members}
+
+    usage = catalog.usage_from_job_run(job_run)
+
+    read = {name.replace("_", "").removesuffix("s"): value for name, value in usage.items()}
+    assert read == read | {member.lower(): value for member, value in figures.items()}
+    assert (usage["job_run_id"], usage["job_seconds"]) == ("00fjobrun", 412)
+
+
+def test_utilizations_are_found_in_the_model():
+    assert {"totalResourceUtilization", "billedResourceUtilization"} <= set(UTILIZATIONS)
+
+
+def test_an_answer_of_the_wrong_shape_gives_no_usage_and_fails_no_run():
+    assert catalog.usage_from_job_run(catalog.job_run_of({"Error": "NoJobRunId", "Cause": "..."})) == {}
+    odd = catalog.usage_from_job_run({"JobRunId": 7, "TotalResourceUtilization": {"VCPUHour": "2"}})
+    assert set(odd.values()) == {None}
 
 
 def test_catalog_columns_match_the_contract_validate_enforces():

@@ -11,6 +11,7 @@ from typing import Any
 import botocore.session
 import pytest
 from aws_support import REPO
+from image_build import stage_values
 
 from orchard.local.template import Resolver, load_template
 from orchard_job.artifact import BAKED_ENV
@@ -172,20 +173,9 @@ def test_every_allowed_worker_size_is_a_supported_configuration(raw):
         assert int(confs["spark.task.cpus"]) == cores  # one featurize task per executor, all its cores
 
 
-def image_env() -> dict[str, str]:
-    """The ENV instructions of spark/Dockerfile (continuation lines joined)."""
-    text = re.sub(r"\\\n", " ", (REPO / "spark" / "Dockerfile").read_text())
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        words = line.split()
-        if words[:1] == ["ENV"]:
-            env.update(word.partition("=")[::2] for word in words[1:])
-    return env
-
-
 def test_the_driver_gets_the_image_environment_the_job_reads(raw):
     # EMR Serverless does not hand the image's ENV to the Spark driver: each variable is passed explicitly.
-    env = image_env()
+    env = stage_values()[1]
     read_by_job = {name for name in env if name.startswith(("ORCHARD_", "PYSPARK_"))}
     assert read_by_job == JOB_ENV
     confs = spark_confs(raw, 4)

@@ -53,8 +53,8 @@ def test_asl_has_no_account_region_or_names():
 def test_state_order_and_failure_paths():
     states = asl()["States"]
     assert asl()["StartAt"] == "CheckInput"
-    happy = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "RecordJobUsage",
-             "Validate", "IsRunValid"]  # fmt: skip
+    happy = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "HasJobRunId",
+             "RecordJobUsage", "Validate", "IsRunValid"]  # fmt: skip
     assert [states[s].get("Next") or states[s]["Choices"][0]["Next"] for s in happy] == [
         *happy[1:],
         "CatalogAndPublish",

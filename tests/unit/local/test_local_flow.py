@@ -28,8 +28,8 @@ from orchard.local_spark import REPO
 from orchard.query import run_query
 from orchard.soak import ended_in
 
-HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "RecordJobUsage",
-              "Validate", "IsRunValid", "CatalogAndPublish", "Published"]  # fmt: skip
+HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "HasJobRunId",
+              "RecordJobUsage", "Validate", "IsRunValid", "CatalogAndPublish", "Published"]  # fmt: skip
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_a_broken_output_fails_validation_and_publishes_nothing(stack, tmp_path)
     upload_images(stack, images(tmp_path / "b", ["Plum/1.jpg"]))
     [failed] = run_pending(stack)
 
-    assert [s.name for s in failed.states] == [*HAPPY_PATH[:7], "RecordFailure", "RunFailed"]
+    assert [s.name for s in failed.states] == [*HAPPY_PATH[:8], "RecordFailure", "RunFailed"]
     assert failed.error == "RunValidationError"
     assert "pca has 3 rows, report in_pca=4" in (failed.cause or "")
     assert published_location(stack).endswith(f"/run_id={first.run_id}/")

@@ -1,0 +1,161 @@
+"""IAM as AWS would check it, for the calls no local run shows: the EMR task's (derived from its
+Parameters), Lambda's and Step Functions' own (logs, queue polling, log delivery) and the job's S3 requests
+(the EMRFS model on a run's layout), evaluated against the transformed template by a policy evaluator
+(docs/iam-check.md).
+
+The recorded calls of local flows, and the property that every grant is used, are in tests/unit/local.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from emrfs_model import JobRun, example_runs, job_calls
+from iam_calls import Call, UnmappedOperationError, requests
+from iam_check import denied, evaluate, lines
+from iam_derived import derived_calls
+from iam_eval import Request
+from iam_roles import JOB, STATE_MACHINE, Deployment, deployment
+
+from orchard.local.run import local_stack
+from orchard.local.template import Resolver
+
+WEIGHTS = "s3://weights-bucket/mobilenet/no_top.h5"
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Resolver]:
+    """The local stack's resolver: the physical ids (moto ARNs) of what it deployed."""
+    state = tmp_path_factory.mktemp("iam") / "state"
+    with local_stack(Path(state), {"ImageSize": "96"}, fresh=True, echo=False) as stack:
+        yield stack.resolver
+
+
+@pytest.fixture(scope="module")
+def deployed(transformed: dict[str, Any], local: Resolver) -> Deployment:
+    return deployment(transformed, local)
+
+
+def with_parameters(transformed: dict[str, Any], local: Resolver, **parameters: str) -> Deployment:
+    resolver = Resolver(local.template, {**local.overrides, **parameters}, local.refs, local.attributes)
+    return deployment(transformed, resolver)
+
+
+def job_runs(deployed: Deployment, weights: str | None = None) -> list[JobRun]:
+    r = deployed.resolver
+    bucket, images, output = (
+        r.refs["Bucket"],
+        r.parameter("ImagesPrefix").rstrip("/"),
+        r.parameter("ResultsPrefix"),
+    )
+    return [replace(run, weights=weights) for run in example_runs(bucket, images, output)]
+
+
+def all_calls(deployed: Deployment, weights: str | None = None) -> list[Call]:
+    return [*derived_calls(deployed), *(c for run in job_runs(deployed, weights) for c in job_calls(run))]
+
+
+def statement(
+    transformed: dict[str, Any], role: str, sid: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The statement list holding the statement `sid` of `role`, and the statement."""
+    for policy in transformed["Resources"][role]["Properties"]["Policies"]:
+        statements = policy["PolicyDocument"]["Statement"]
+        for found in statements:
+            if isinstance(found, dict) and found.get("Sid") == sid:
+                return statements, found
+    raise KeyError(sid)
+
+
+def test_every_derived_and_modelled_call_is_allowed(deployed, iam_evaluator):
+    decisions = evaluate(iam_evaluator, deployed, all_calls(deployed))
+    assert len(decisions) > 500
+    assert not denied(decisions), lines(denied(decisions))
+
+
+def test_the_check_finds_a_tagged_job_start_without_tag_permission(transformed, local, iam_evaluator):
+    """Defect 1 put back: the state machine may not tag, yet its EMR task passes Tags."""
+    broken = copy.deepcopy(transformed)
+    statements, tagging = statement(broken, "StateMachineRole", "TagOrchardJobRuns")
+    statements.remove(tagging)
+    refused = denied(evaluate(iam_evaluator, deployment(broken, local), all_calls(deployment(broken, local))))
+
+    assert refused, "removing TagResource went unnoticed"
+    assert {d.request.action for d in refused} == {"emr-serverless:TagResource"}, lines(refused)
+    assert {d.request.role for d in refused} == {"StateMachineRole"}
+
+
+def test_the_check_finds_list_bucket_limited_to_prefixes(transformed, local, iam_evaluator):
+    """Defect 2 put back: ListBucket only under an s3:prefix condition; EMRFS's HEADs of missing keys fail."""
+    broken = copy.deepcopy(transformed)
+    _, listing = statement(broken, "JobRole", "ListBucket")
+    prefixes = ["${ImagesPrefix}*", "${ResultsPrefix}", "${ResultsPrefix}/*"]
+    listing["Condition"] = {"StringLike": {"s3:prefix": [{"Fn::Sub": p} for p in prefixes]}}
+    refused = denied(evaluate(iam_evaluator, deployment(broken, local), all_calls(deployment(broken, local))))
+
+    assert refused, "the prefix condition went unnoticed"
+    assert {(d.request.action, tuple(d.request.context)) for d in refused} == {("s3:ListBucket", ())}
+    assert all(": HeadObject " in d.request.origin for d in refused), lines(refused)
+
+
+def test_weights_from_s3_may_be_read_and_nothing_else_there(transformed, local, iam_evaluator):
+    s3_weights = with_parameters(transformed, local, Weights=WEIGHTS)
+    decisions = evaluate(iam_evaluator, s3_weights, all_calls(s3_weights, WEIGHTS))
+    assert not denied(decisions), lines(denied(decisions))
+    assert any(d.request.resource == "arn:aws:s3:::weights-bucket/mobilenet/no_top.h5" for d in decisions)
+
+    others = ["mobilenet/other.h5", "mobilenet/no_top.h5x", "mobilenet/"]
+    probes = [Request("JobRole", "s3:GetObject", f"arn:aws:s3:::weights-bucket/{key}") for key in others]
+    probes.append(Request("JobRole", "s3:PutObject", "arn:aws:s3:::weights-bucket/mobilenet/no_top.h5"))
+    assert not any(d.allowed for d in iam_evaluator.evaluate(s3_weights.policies(), probes))
+    default = deployment(transformed, local)
+    assert not [g for g in default.grants() if "weights-bucket" in g.resource]
+
+
+def test_the_job_may_not_write_images_or_outside_its_folders(deployed, iam_evaluator):
+    bucket = f"arn:aws:s3:::{deployed.resolver.refs['Bucket']}"
+    keys = ["images/Apple/1.jpg", "images", "images_$folder$", "manifests/r.txt", "other/x", "results_x/y"]
+    writes = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+    probes = [Request("JobRole", action, f"{bucket}/{key}") for action in writes for key in keys]
+    probes += [Request("JobRole", "s3:DeleteObject", f"{bucket}/results_$folder$")]
+    allowed = [d for d in iam_evaluator.evaluate(deployed.policies(), probes) if d.allowed]
+    assert not allowed, lines(allowed)
+
+
+def test_plain_http_is_refused_by_the_bucket_policy(deployed, iam_evaluator):
+    key = f"arn:aws:s3:::{deployed.resolver.refs['Bucket']}/results/runs/x.json"
+    insecure = Request("JobRole", "s3:GetObject", key, {"aws:SecureTransport": "false"})
+    secure = Request("JobRole", "s3:GetObject", key)
+    answers = iam_evaluator.evaluate(deployed.policies(), [insecure, secure])
+    assert [a.decision for a in answers] == ["ExplicitlyDenied", "Allowed"]
+
+
+def test_an_operation_missing_from_the_table_fails_the_check():
+    with pytest.raises(UnmappedOperationError):
+        requests(Call(JOB, "s3", "PutBucketPolicy", {"Bucket": "b"}), "JobRole")
+
+
+def test_the_emr_task_is_derived_from_its_parameters(deployed):
+    starts = [c for c in derived_calls(deployed) if c.operation == "StartJobRun"]
+    [start] = starts
+    assert start.caller == STATE_MACHINE
+    assert start.params["tags"] == {"orchard:run-id": "<run id>"}
+    assert start.params["executionRoleArn"] == deployed.role_arns["JobRole"]
+
+
+@pytest.mark.parametrize(
+    ("parameter", "good", "bad"),
+    [("ImagesPrefix", ["images/", "uploads_2/"], ["a/b/", "images", "../", "*/"]),
+     ("ResultsPrefix", ["results", "out.v2"], ["a/b", "results/", "..", "*"])],
+)  # fmt: skip
+def test_the_folders_are_single_names(template, parameter, good, bad):
+    """The job role's grants name the folders' own keys: a nested prefix would need more markers."""
+    pattern = template["Parameters"][parameter]["AllowedPattern"]
+    assert all(re.fullmatch(pattern, value) for value in good)
+    assert not any(re.fullmatch(pattern, value) for value in bad)
