@@ -1,0 +1,41 @@
+"""Where a run's outputs live under the dataset root, and how s3:// URIs split into bucket and key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+RUNS_DATASET = "runs"
+MODELS_DATASET = "models"
+REPORT_FILE = "report.json"
+SCREE_FILE = "scree.png"
+
+
+def run_folder(run_id: str) -> str:
+    """A run's partition folder name (Hive style, so Glue and Spark read run_id as a column)."""
+    return f"run_id={run_id}"
+
+
+def run_path(root: str, dataset: str, run_id: str, *names: str) -> str:
+    """<root>/<dataset>/run_id=<id>[/<name>...], for any root: s3://, a local path, or a key prefix."""
+    return "/".join([root.rstrip("/"), dataset, run_folder(run_id), *names]).lstrip("/")
+
+
+def report_path(root: str, run_id: str) -> str:
+    return run_path(root, RUNS_DATASET, run_id, REPORT_FILE)
+
+
+@dataclass(frozen=True)
+class S3Uri:
+    bucket: str
+    key: str  # without a leading slash; a folder's has no trailing slash either
+
+    @classmethod
+    def parse(cls, uri: str) -> S3Uri:
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise ValueError(f"not an s3:// URI: {uri!r}")
+        return cls(parsed.netloc, parsed.path.lstrip("/").rstrip("/"))
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
