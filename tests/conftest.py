@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-# The IAM check's helpers (tests/iam/*.py), importable by name from every test folder.
-sys.path.insert(0, str(Path(__file__).parent / "iam"))
+# The IAM check's helpers (tests/iam/*.py) and the test corpora (tests/corpora/*.py), importable by name from
+# every test folder.
+for helpers in ("iam", "corpora"):
+    sys.path.insert(0, str(Path(__file__).parent / helpers))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -20,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def spark() -> Iterator[object]:
     from pyspark.sql import SparkSession
 
-    from orchard.local_spark import local_conf
+    from orchard.local.spark import local_conf
 
     builder = SparkSession.builder.appName("orchard-tests")
     for key, value in {**local_conf(2), "spark.ui.showConsoleProgress": "false"}.items():

@@ -11,8 +11,8 @@ def _any_case(text: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in text)
 
 
-# Matched anywhere in a path or key, in any case.
-IMAGE_PATTERN = r"(?i)\.(" + "|".join(re.escape(s[1:]) for s in IMAGE_SUFFIXES) + r")$"
+# The end of a path or key (not before a trailing line break), in any case.
+IMAGE_PATTERN = r"(?i)\.(" + "|".join(re.escape(s[1:]) for s in IMAGE_SUFFIXES) + r")\Z"
 # The same as a Hadoop file-name glob (pathGlobFilter), which has no case-insensitive mode.
 IMAGE_GLOB = "*.{" + ",".join(_any_case(s[1:]) for s in IMAGE_SUFFIXES) + "}"
 

@@ -17,8 +17,9 @@ def run_folder(run_id: str) -> str:
 
 
 def run_path(root: str, dataset: str, run_id: str, *names: str) -> str:
-    """<root>/<dataset>/run_id=<id>[/<name>...], for any root: s3://, a local path, or a key prefix."""
-    return "/".join([root.rstrip("/"), dataset, run_folder(run_id), *names]).lstrip("/")
+    """<root>/<dataset>/run_id=<id>[/<name>...], for any root: s3://, a local path, a key prefix or ""."""
+    inside = "/".join([dataset, run_folder(run_id), *names])
+    return f"{root.rstrip('/')}/{inside}" if root else inside
 
 
 def report_path(root: str, run_id: str) -> str:

@@ -84,6 +84,9 @@ RUNS = TableSpec(
     classification="json",
 )
 TABLES = (PCA, REJECTS, PCA_HISTORY, REJECTS_HISTORY, FEATURES, RUNS)
+# Table parameters of the published tables (pca, rejects): the run they show, and when that run started.
+PUBLISHED_RUN = "orchard.run_id"
+PUBLISHED_STARTED_AT = "orchard.started_at"
 
 
 def spark_schema(columns: Columns) -> str:

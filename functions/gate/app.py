@@ -22,6 +22,8 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from orchard_contract.times import parse_time
+
 logger = Logger()
 
 
@@ -86,10 +88,6 @@ def handle(event: Mapping[str, Any], config: Config, session: boto3.Session) -> 
     decision = decide(me, [e for e in running if e.arn != me.arn], config, datetime.now(UTC))
     logger.info("turn", extra={"execution": me.name, **decision})
     return decision
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 @logger.inject_lambda_context

@@ -23,9 +23,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orchard_contract.images import is_image
+from orchard_contract.times import parse_time
+
 logger = Logger()
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 EXECUTION_NAME_PREFIX = "orchard"
 MAX_ATTEMPTS = 9  # runs per batch: the first and up to 8 retries after failures
 ENDED_WITHOUT_SUCCESS = {"FAILED", "TIMED_OUT", "ABORTED"}
@@ -106,14 +108,15 @@ def upload_from_record(record: Mapping[str, Any]) -> Upload:
         raise MalformedMessageError(f"not an S3 event record: missing {e}") from e
 
 
-def is_image(upload: Upload, config: Config) -> bool:
+def belongs_to_batch(upload: Upload, config: Config) -> bool:
+    """An image under this stack's upload folder, that one manifest line can name."""
     if upload.bucket != config.bucket:
         logger.warning("ignoring key from another bucket", extra={"uri": upload.uri})
         return False
     if upload.key.endswith("/"):
         logger.info("ignoring folder marker", extra={"key": upload.key})
         return False
-    if not upload.key.startswith(config.images_prefix) or not upload.key.lower().endswith(IMAGE_SUFFIXES):
+    if not upload.key.startswith(config.images_prefix) or not is_image(upload.key):
         logger.info("ignoring non-image key", extra={"key": upload.key})
         return False
     if "\n" in upload.key or "\r" in upload.key:
@@ -135,13 +138,13 @@ def collect(event: Mapping[str, Any], config: Config) -> Batch:
                 logger.error("malformed message", extra={"message_id": message_id, "error": str(e)})
                 batch.failed_message_ids.append(message_id)
                 continue
-            images = [u for u in uploads if is_image(u, config)]
+            images = [u for u in uploads if belongs_to_batch(u, config)]
             if images:
                 batch.uploads.extend(images)
                 batch.image_message_ids.append(message_id)
         else:
             upload = upload_from_record(record)
-            if is_image(upload, config):
+            if belongs_to_batch(upload, config):
                 batch.uploads.append(upload)
     return batch
 
@@ -177,7 +180,7 @@ def execution_name(manifest: str, uploads: list[Upload]) -> str:
 
 def parse_event_time(value: str) -> datetime:
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        return parse_time(value)
     except ValueError:
         return datetime.fromtimestamp(0, UTC)
 

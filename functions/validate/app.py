@@ -11,7 +11,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 import boto3
 import pyarrow as pa
@@ -20,25 +19,10 @@ import pyarrow.parquet as pq
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from orchard_contract.layout import RUNS_DATASET, S3Uri, report_path, run_path
+from orchard_contract.tables import FEATURES, PCA, REJECTS, Columns
+
 logger = Logger()
-
-FEATURE_DIM = 1280
-
-# The job contract, in Hive/Glue type names (the catalog Lambda declares the same columns).
-PCA_COLUMNS = (("path", "string"), ("label", "string"), ("pca", "array<float>"))
-REJECTS_COLUMNS = (("path", "string"), ("label", "string"), ("reason", "string"))
-FEATURES_COLUMNS = (
-    ("path", "string"),
-    ("label", "string"),
-    ("features", "array<float>"),
-    ("content_sha256", "string"),
-    ("size", "bigint"),
-    ("modified", "timestamp"),
-    ("model_id", "string"),
-    ("weights_id", "string"),
-    ("image_size", "int"),
-    ("runtime", "string"),
-)
 
 
 class RunValidationError(Exception):
@@ -47,19 +31,12 @@ class RunValidationError(Exception):
 
 @dataclass(frozen=True)
 class RunLocation:
-    bucket: str
-    root: str  # key prefix of the dataset root, without trailing slash
+    root: S3Uri  # the job's dataset root
     run_id: str
 
-    @classmethod
-    def parse(cls, output: str, run_id: str) -> RunLocation:
-        parsed = urlparse(output)
-        if parsed.scheme != "s3" or not parsed.netloc:
-            raise ValueError(f"output must be an s3:// URI, got {output!r}")
-        return cls(bucket=parsed.netloc, root=parsed.path.strip("/"), run_id=run_id)
-
     def prefix(self, dataset: str) -> str:
-        return f"{self.root}/{dataset}/run_id={self.run_id}/".lstrip("/")
+        """The key prefix of the run's folder of one dataset, with its trailing slash."""
+        return run_path(self.root.key, dataset, self.run_id) + "/"
 
 
 def hive_type(arrow_type: pa.DataType) -> str:
@@ -79,14 +56,14 @@ def hive_type(arrow_type: pa.DataType) -> str:
     return names.get(arrow_type, str(arrow_type))
 
 
-def schema_problems(name: str, schema: pa.Schema, expected: tuple[tuple[str, str], ...]) -> list[str]:
+def schema_problems(name: str, schema: pa.Schema, expected: Columns) -> list[str]:
     actual = tuple((f.name, hive_type(f.type)) for f in schema)
     if actual == expected:
         return []
     return [f"{name} schema is {_columns(actual)}, expected {_columns(expected)}"]
 
 
-def _columns(columns: tuple[tuple[str, str], ...]) -> str:
+def _columns(columns: Columns) -> str:
     return "(" + ", ".join(f"{n} {t}" for n, t in columns) + ")"
 
 
@@ -102,18 +79,18 @@ class RunFiles:
         prefix = self.location.prefix(dataset)
         return [
             obj["Key"]
-            for page in paginator.paginate(Bucket=self.location.bucket, Prefix=prefix)
+            for page in paginator.paginate(Bucket=self.location.root.bucket, Prefix=prefix)
             for obj in page.get("Contents", [])
         ]
 
     def read(self, key: str) -> bytes:
-        return bytes(self.s3.get_object(Bucket=self.location.bucket, Key=key)["Body"].read())
+        return bytes(self.s3.get_object(Bucket=self.location.root.bucket, Key=key)["Body"].read())
 
     def report(self) -> dict[str, Any]:
         # Looked up by listing: S3 answers a GET of a missing key with 403, not 404, to a role that may list
         # the bucket only under a prefix (a GET carries none).
-        key = f"{self.location.prefix('runs')}report.json"
-        if key not in self.keys("runs"):
+        key = report_path(self.location.root.key, self.location.run_id)
+        if key not in self.keys(RUNS_DATASET):
             raise RunValidationError(f"run {self.location.run_id}: no report at {key}")
         report: dict[str, Any] = json.loads(self.read(key))
         return report
@@ -196,12 +173,12 @@ def report_problems(report: Mapping[str, Any], run_id: str) -> list[str]:
 
 def check_pca(files: RunFiles, counts: Mapping[str, Any], k: Any) -> tuple[set[str], list[str]]:
     """Problems of the run's pca files, and the accepted paths (empty when unreadable)."""
-    pca, problems = files.table("pca")
+    pca, problems = files.table(PCA.dataset)
     if pca is None:
         return set(), [*problems, "pca: no part files"]
     if pca.num_rows != counts.get("in_pca"):
         problems.append(f"pca has {pca.num_rows} rows, report in_pca={counts.get('in_pca')}")
-    schema = schema_problems("pca", pca.schema, PCA_COLUMNS)
+    schema = schema_problems(PCA.name, pca.schema, PCA.columns)
     if schema:
         return set(), problems + schema
     if isinstance(k, int):
@@ -211,13 +188,13 @@ def check_pca(files: RunFiles, counts: Mapping[str, Any], k: Any) -> tuple[set[s
 
 def check_rejects(files: RunFiles, counts: Mapping[str, Any], accepted: set[str]) -> list[str]:
     # An all-accepted run may leave the rejects folder with only _SUCCESS (or, for some writers, nothing).
-    rejects, problems = files.table("rejects", require_success=counts.get("rejected", 0) > 0)
+    rejects, problems = files.table(REJECTS.dataset, require_success=counts.get("rejected", 0) > 0)
     rows = 0 if rejects is None else rejects.num_rows
     if rows != counts.get("rejected"):
         problems.append(f"rejects has {rows} rows, report rejected={counts.get('rejected')}")
     if rejects is None:
         return problems
-    schema = schema_problems("rejects", rejects.schema, REJECTS_COLUMNS)
+    schema = schema_problems(REJECTS.name, rejects.schema, REJECTS.columns)
     if schema:
         return problems + schema
     duplicates = duplicate_count(rejects.column("path"))
@@ -238,10 +215,10 @@ def validate_run(location: RunLocation, session: boto3.Session) -> dict[str, Any
     problems += pca_problems_found
     problems += check_rejects(files, counts, accepted)
     # Features are an append-only cache: this run's folder holds only what it featurized (possibly nothing).
-    features, layout = files.table("features", require_success=False)
+    features, layout = files.table(FEATURES.dataset, require_success=False)
     problems += layout
     if features is not None:
-        problems += schema_problems("features", features.schema, FEATURES_COLUMNS)
+        problems += schema_problems(FEATURES.name, features.schema, FEATURES.columns)
 
     if problems:
         raise RunValidationError(f"run {location.run_id} is invalid: " + "; ".join(problems))
@@ -258,7 +235,7 @@ def validate_run(location: RunLocation, session: boto3.Session) -> dict[str, Any
 
 
 def handle(event: Mapping[str, Any], session: boto3.Session) -> dict[str, Any]:
-    location = RunLocation.parse(event["output"], event["run_id"])
+    location = RunLocation(S3Uri.parse(event["output"]), event["run_id"])
     summary = validate_run(location, session)
     logger.info("run valid", extra=summary)
     return summary

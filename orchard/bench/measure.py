@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orchard.bench.monitor import WorkerMemory
-from orchard.local_spark import FEATURIZE, environment, last_json_line, submit_command
+from orchard.local.spark import FEATURIZE, environment, last_json_line, submit_command
 from orchard.samples import fruit_image
 
 SEED_JOB = Path(__file__).with_name("seed_job.py")

@@ -17,9 +17,10 @@ import pyarrow as pa
 from pyspark import RDD
 from pyspark.sql import SparkSession
 
-from orchard.local_spark import local_conf
+from orchard.local.spark import local_conf
+from orchard_contract.tables import FEATURE_DIM
 from orchard_job import pca
-from orchard_job.model import FEATURE_DIM
+from orchard_job.sums import sum_rows
 
 RANK = (
     256  # latent factors with a decaying spectrum: k at 95% lands in the low hundreds, as for real features
@@ -76,7 +77,7 @@ def main() -> None:
     first_job_s = start_python_workers(spark)
     features = spark.read.parquet(str(data))
     started = time.perf_counter()
-    model = pca.fit(features, 0.95, None)
+    model = pca.fit(sum_rows(features), 0.95, None)
     fitted = time.perf_counter()
     shutil.rmtree(workdir / "pca", ignore_errors=True)
     pca.project(features, model).write.parquet(str(workdir / "pca"))

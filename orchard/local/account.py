@@ -10,6 +10,8 @@ import pyarrow.parquet as pq
 from orchard.local.run import Execution
 from orchard.local.state import bucket_dir
 from orchard.query import QueryError, Result, run_query
+from orchard_contract.layout import RUNS_DATASET, SCREE_FILE, report_path, run_path
+from orchard_contract.tables import REJECTS
 
 SAMPLE_QUERY = (
     'SELECT label, count(*) AS images FROM "orchard"."pca" GROUP BY label ORDER BY images DESC, label'
@@ -26,8 +28,8 @@ def print_execution(execution: Execution) -> None:
 
 
 def print_report(state_dir: Path, bucket: str, results_prefix: str, run_id: str) -> None:
-    results = bucket_dir(state_dir, bucket) / results_prefix
-    report_file = results / "runs" / f"run_id={run_id}" / "report.json"
+    saved = bucket_dir(state_dir, bucket)  # one file per key: a run's outputs keep their key as the path
+    report_file = saved / report_path(results_prefix, run_id)
     if not report_file.exists():
         print("  (the job wrote no report)")
         return
@@ -47,11 +49,11 @@ def print_report(state_dir: Path, bucket: str, results_prefix: str, run_id: str)
     ratios = ", ".join(f"{r:.3f}" for r in report["explained_variance"][:5])
     print(f"  PCA: k = {report['k']} ({goal}); cumulative {report['cumulative_variance'][-1]:.2%}; "
           f"first ratios {ratios}{', ...' if report['k'] > 5 else ''}")  # fmt: skip
-    rejects_dir = results / "rejects" / f"run_id={run_id}"
+    rejects_dir = saved / run_path(results_prefix, REJECTS.dataset, run_id)
     for part in sorted(rejects_dir.glob("*.parquet")):
         for row in pq.read_table(part).to_pylist():
             print(f"  rejected {row['path']}: {row['reason']}")
-    print(f"  scree plot: {(results / 'runs' / f'run_id={run_id}' / 'scree.png').resolve()}")
+    print(f"  scree plot: {(saved / run_path(results_prefix, RUNS_DATASET, run_id, SCREE_FILE)).resolve()}")
 
 
 def format_table(result: Result, limit: int = 50) -> str:

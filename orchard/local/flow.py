@@ -4,37 +4,121 @@
 BatchSize messages, and at most Lambda's 6 MB of event, into one invocation (uploads are finished when it
 runs, so the batching window has closed), invokes the trigger through the Lambda Invoke API, and deletes the
 messages the function did not report in ``batchItemFailures`` (ReportBatchItemFailures), which stay for
-redelivery.
+redelivery. ``requeue`` delivers what the queue holds late, twice or out of order, as S3 and SQS may.
+The executions the trigger starts are watched with ``orchard.local.executions``.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from orchard.local import template as tpl
 from orchard.local.stack import LocalStack
+from orchard_contract.images import is_image
+from orchard_contract.layout import S3Uri
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # Lambda's invocation payload limit, which also caps an SQS batch
+SQS_BATCH = 10  # the most messages one SQS receive, send or delete call takes
+
+Message = dict[str, Any]
+
+
+def put_objects(stack: LocalStack, objects: Mapping[str, bytes]) -> list[str]:
+    """put_object each key's bytes into the stack's bucket; returns the s3:// URIs, in order."""
+    s3, bucket = stack.client("s3"), stack.outputs["BucketName"]
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return [str(S3Uri(bucket, key)) for key in objects]
 
 
 def upload_images(stack: LocalStack, folder: Path) -> list[str]:
     """put_object every <Label>/<name> image of folder under the images prefix; returns the keys."""
     prefix = stack.resolver.parameter("ImagesPrefix")
-    s3, keys = stack.client("s3"), []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
-        key = prefix + path.relative_to(folder).as_posix()
-        s3.put_object(Bucket=stack.outputs["BucketName"], Key=key, Body=path.read_bytes())
-        keys.append(key)
-    return keys
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and is_image(p.name))
+    objects = {prefix + path.relative_to(folder).as_posix(): path.read_bytes() for path in paths}
+    put_objects(stack, objects)
+    return list(objects)
 
 
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+def drain_queue(stack: LocalStack, *, timeouts: int = 0, batch_limit: int | None = None) -> list[Any]:
+    """Invoke the trigger with batches until the queue is empty; returns the trigger's responses.
+
+    The first ``timeouts`` invocations time out after the handler returned: the poller deletes nothing, and
+    their messages come back (here at once, as when the visibility timeout expires) in later batches.
+    ``batch_limit`` makes the poller hand over fewer messages than BatchSize, as Lambda's pollers often do.
+    """
+    batch_size = int(_event_source(stack)["BatchSize"])
+    responses: list[Any] = []
+    while messages := receive_batch(stack, min(batch_size, batch_limit or batch_size)):
+        responses.append(invoke_trigger(stack, messages, timed_out=len(responses) < timeouts))
+    return responses
+
+
+def receive_batch(stack: LocalStack, batch_size: int) -> list[Message]:
+    """What the poller gathers for one invocation: up to batch_size messages within the event size limit."""
+    sqs = stack.client("sqs")
+    messages: list[Message] = []
+    size = len(json.dumps(_sqs_event([], "")))
+    while len(messages) < batch_size:
+        received = sqs.receive_message(
+            QueueUrl=stack.queue_url,
+            MaxNumberOfMessages=min(SQS_BATCH, batch_size - len(messages)),
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        for index, message in enumerate(received):
+            size += len(json.dumps(_sqs_event([message], ""))) + 1
+            if size > MAX_EVENT_BYTES:  # the poller returns what does not fit to the queue
+                _release(stack, received[index:])
+                return messages
+            messages.append(message)
+        if not received:
+            break
+    return messages
+
+
+def invoke_trigger(stack: LocalStack, messages: list[Message], *, timed_out: bool = False) -> Any:
+    """One invocation of the trigger with these messages, as the SQS event source makes it.
+
+    ``timed_out``: the invocation ran but timed out, so the poller deletes none of its messages."""
+    trigger, queue_arn = stack.resolver.refs["TriggerFunction"], _event_source(stack)["Queue"]
+    answer = stack.client("lambda").invoke(
+        FunctionName=trigger, Payload=json.dumps(_sqs_event(messages, queue_arn)).encode()
+    )
+    response = json.loads(answer["Payload"].read())
+    if answer.get("FunctionError"):
+        raise RuntimeError(f"the trigger failed: {response.get('errorMessage')}")
+    if timed_out:
+        _release(stack, messages)
+        return response
+    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    _delete(stack, [m for m in messages if m["MessageId"] not in failed])
+    return response
+
+
+def requeue(stack: LocalStack, arrange: Callable[[list[str]], list[str]]) -> int:
+    """Take every notification off the queue and send back the bodies ``arrange`` makes of them (late,
+    duplicated, reordered); returns how many were sent."""
+    sqs, bodies = stack.client("sqs"), []
+    while received := sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=SQS_BATCH).get(
+        "Messages"
+    ):
+        bodies += [m["Body"] for m in received]
+        _delete(stack, received)
+    arranged = arrange(bodies)
+    for batch in _batches(arranged):
+        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)]
+        sqs.send_message_batch(QueueUrl=stack.queue_url, Entries=entries)
+    return len(arranged)
+
+
+def _event_source(stack: LocalStack) -> dict[str, Any]:
+    return tpl.sqs_event_source(stack.template, stack.resolver)
+
+
+def _sqs_event(messages: list[Message], queue_arn: str) -> dict[str, Any]:
     """The event Lambda's SQS poller passes to the function."""
     return {
         "Records": [
@@ -54,138 +138,26 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
     }
 
 
-def receive_batch(stack: LocalStack, batch_size: int) -> list[dict[str, Any]]:
-    sqs = stack.client("sqs")
-    messages: list[dict[str, Any]] = []
-    size = len(json.dumps(sqs_event([], "")))
-    while len(messages) < batch_size:
-        received = sqs.receive_message(
-            QueueUrl=stack.queue_url,
-            MaxNumberOfMessages=min(10, batch_size - len(messages)),
-            AttributeNames=["All"],
-        ).get("Messages", [])
-        for index, message in enumerate(received):
-            size += len(json.dumps(sqs_event([message], ""))) + 1
-            if size > MAX_EVENT_BYTES:  # the poller returns what does not fit to the queue
-                release(stack, received[index:])
-                return messages
-            messages.append(message)
-        if not received:
-            break
-    return messages
+def _batches(items: list[Any]) -> list[list[Any]]:
+    return [items[start : start + SQS_BATCH] for start in range(0, len(items), SQS_BATCH)]
 
 
-def release(stack: LocalStack, messages: list[dict[str, Any]]) -> None:
+def _release(stack: LocalStack, messages: list[Message]) -> None:
     """Make received messages visible again at once (as when their visibility timeout expires)."""
-    for start in range(0, len(messages), 10):
+    for batch in _batches(messages):
         stack.client("sqs").change_message_visibility_batch(
             QueueUrl=stack.queue_url,
             Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                for i, m in enumerate(messages[start : start + 10])
+                for i, m in enumerate(batch)
             ],
         )
 
 
-def delete(stack: LocalStack, messages: list[dict[str, Any]]) -> None:
+def _delete(stack: LocalStack, messages: list[Message]) -> None:
     """Delete received messages (what the poller does for those a function processed)."""
-    for start in range(0, len(messages), 10):
+    for batch in _batches(messages):
         stack.client("sqs").delete_message_batch(
             QueueUrl=stack.queue_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                for i, m in enumerate(messages[start : start + 10])
-            ],
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
         )
-
-
-def drain_queue(stack: LocalStack) -> list[dict[str, Any]]:
-    """Invoke the trigger with batches until the queue is empty; returns the trigger's responses."""
-    source = tpl.sqs_event_source(stack.template, stack.resolver)
-    trigger = stack.resolver.refs["TriggerFunction"]
-    responses = []
-    while messages := receive_batch(stack, int(source["BatchSize"])):
-        responses.append(invoke_trigger(stack, trigger, messages, source["Queue"]))
-    return responses
-
-
-def invoke_trigger(stack: LocalStack, trigger: str, messages: list[dict[str, Any]], queue_arn: str) -> Any:
-    answer = stack.client("lambda").invoke(
-        FunctionName=trigger, Payload=json.dumps(sqs_event(messages, queue_arn)).encode()
-    )
-    response = json.loads(answer["Payload"].read())
-    if answer.get("FunctionError"):
-        raise RuntimeError(f"the trigger failed: {response.get('errorMessage')}")
-    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-    delete(stack, [m for m in messages if m["MessageId"] not in failed])
-    return response
-
-
-@dataclass(frozen=True)
-class StateVisit:
-    name: str
-    seconds: float
-    outcome: str  # "ok", or the error(s) seen, with retries
-
-
-def wait_for(stack: LocalStack, execution_arn: str, timeout: float = 1800) -> dict[str, Any]:
-    sfn = stack.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while (described := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{execution_arn} still running after {timeout} s")
-        time.sleep(0.2)
-    result: dict[str, Any] = described
-    return result
-
-
-def wait_until_entered(stack: LocalStack, execution_arn: str, state: str, timeout: float = 300) -> None:
-    """Block until the execution has entered `state` (to act while it is there)."""
-    deadline = time.monotonic() + timeout
-    while not any(
-        e.get("stateEnteredEventDetails", {}).get("name") == state for e in history(stack, execution_arn)
-    ):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{execution_arn} did not reach {state} in {timeout} s")
-        time.sleep(0.2)
-
-
-def history(stack: LocalStack, execution_arn: str) -> list[dict[str, Any]]:
-    sfn, events, token = stack.client("stepfunctions"), [], None
-    while True:
-        page = sfn.get_execution_history(
-            executionArn=execution_arn, **({"nextToken": token} if token else {})
-        )
-        events += page["events"]
-        if not (token := page.get("nextToken")):
-            return events
-
-
-def visits(events: list[dict[str, Any]]) -> list[StateVisit]:
-    """Each state entered, in order, with its duration and the errors its task attempts raised."""
-    result: list[StateVisit] = []
-    current: tuple[str, datetime, list[str]] | None = None
-    for event in events:
-        entered = event.get("stateEnteredEventDetails")
-        if entered:
-            current = (entered["name"], event["timestamp"], [])
-        elif current and (attempt := _attempt(event)):
-            current[2].append(attempt)
-        elif current and event.get("stateExitedEventDetails", {}).get("name") == current[0]:
-            name, start, attempts = current
-            outcome = " -> ".join(attempts) if attempts else "ok"
-            result.append(StateVisit(name, (event["timestamp"] - start).total_seconds(), outcome))
-            current = None
-    if current:  # a Fail state has no exit event
-        result.append(StateVisit(current[0], 0.0, "failed"))
-    return result
-
-
-def _attempt(event: dict[str, Any]) -> str | None:
-    """A task attempt's outcome: "ok" or its error name (a retried task has several)."""
-    for key in ("taskFailedEventDetails", "lambdaFunctionFailedEventDetails"):
-        if key in event:
-            return str(event[key].get("error", "error"))
-    if "taskSucceededEventDetails" in event or "lambdaFunctionSucceededEventDetails" in event:
-        return "ok"
-    return None

@@ -4,6 +4,10 @@ moto cannot run Lambda code without Docker, so a botocore ``before-send.lambda.I
 Invoke call itself: it runs the handler with the function's environment and returns what Lambda returns, an
 unhandled exception included (``X-Amz-Function-Error: Unhandled``, payload with errorType), so the
 definition's Retry and Catch see what they would see on AWS.
+
+A handler is imported as Lambda imports it: its code folder (Lambda's /var/task) and its layers' Python
+folders (Lambda's /opt/python) on sys.path, both taken from template.yaml
+(https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html#packaging-layers-paths).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from urllib.parse import unquote
 
 from botocore.awsrequest import AWSResponse
 
-from orchard.local.template import ACCOUNT_ID, REGION
+from orchard.local.template import ACCOUNT_ID, REGION, TEMPLATE, load_template
 
 Handler = Callable[[dict[str, Any], Any], Any]
 # The local function whose code runs now (None outside one): tests attribute the AWS calls made to its role.
@@ -60,12 +64,51 @@ def function_arn(name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
 
 
+def layer_folder(template: Mapping[str, Any], logical_id: str, base: Path) -> Path:
+    """The layer's folder that Lambda extracts to /opt/python: ContentUri itself for a layer sam build builds
+    (Metadata BuildMethod: it copies the content into python/), else ContentUri's python/."""
+    resource = template["Resources"][logical_id]
+    content = base / resource["Properties"]["ContentUri"]
+    return content if "BuildMethod" in resource.get("Metadata", {}) else content / "python"
+
+
+def layer_folders(template: Mapping[str, Any], function: Mapping[str, Any], base: Path) -> list[Path]:
+    """The folders of the function's layers, Globals' first."""
+    globals_layers = template.get("Globals", {}).get("Function", {}).get("Layers", [])
+    folders = []
+    for layer in [*globals_layers, *function.get("Properties", {}).get("Layers", [])]:
+        if not isinstance(layer, Mapping) or set(layer) != {"Ref"}:
+            raise ValueError(f"only layers of the template itself can run locally, not {layer!r}")
+        folders.append(layer_folder(template, layer["Ref"], base))
+    return folders
+
+
+def import_path(code_dir: Path, template_path: Path = TEMPLATE) -> list[Path]:
+    """What Lambda puts on sys.path for the code in code_dir: the folder, then its functions' layers."""
+    template, base = load_template(template_path), template_path.parent
+    folders = [code_dir]
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        if (base / resource["Properties"]["CodeUri"]).resolve() == code_dir.resolve():
+            folders += [f for f in layer_folders(template, resource, base) if f not in folders]
+    return folders
+
+
+def add_import_path(folders: list[Path]) -> None:
+    """Put the folders first on sys.path, in their order (the functions share this process's sys.path)."""
+    for folder in reversed(folders):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+
+
 def load_handler(code_dir: Path, handler: str) -> Handler:
     """``app.lambda_handler`` from functions/<name>/app.py, imported under a unique module name."""
     module_name, function = handler.rsplit(".", 1)
     unique = f"orchard_local_{code_dir.name}_{module_name}"
     module: ModuleType | None = sys.modules.get(unique)
     if module is None:
+        add_import_path(import_path(code_dir))
         spec = importlib.util.spec_from_file_location(unique, code_dir / f"{module_name}.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)

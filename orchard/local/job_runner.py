@@ -25,7 +25,7 @@ from botocore.validate import ParamValidator
 
 from orchard.local.invoke import LocalFunctionError
 from orchard.local.mirror import Mirror
-from orchard.local_spark import FEATURIZE, environment, submit_command
+from orchard.local.spark import FEATURIZE, environment, submit_command
 
 EMR_SYNC = "arn:aws:states:::emr-serverless:startJobRun.sync"
 # Where the image's entry point lives in this checkout.
@@ -43,9 +43,9 @@ def rebind_emr_tasks(definition: Mapping[str, Any], runner_arn: str) -> dict[str
 
 def start_job_run_request(parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Step Functions' PascalCase Parameters as the emr-serverless StartJobRun request; raises if invalid."""
-    model = botocore.session.get_session().get_service_model("emr-serverless")
-    shape = model.operation_model("StartJobRun").input_shape
-    request = _to_model(parameters, shape)
+    service = botocore.session.get_session().get_service_model("emr-serverless")
+    shape = service.operation_model("StartJobRun").input_shape
+    request = _member_names(parameters, shape)
     report = ParamValidator().validate(request, shape)
     if report.has_errors():
         raise LocalFunctionError("EMRServerless.ValidationException", report.generate_report())
@@ -53,16 +53,17 @@ def start_job_run_request(parameters: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _to_model(value: Any, shape: Any) -> Any:
+def _member_names(value: Any, shape: Any) -> Any:
+    """The value with its keys spelt as the shape's members (Step Functions' Parameters are PascalCase)."""
     if shape.type_name == "structure" and isinstance(value, dict):
         members = {name.lower(): name for name in shape.members}
         converted = {}
         for key, item in value.items():
             name = members.get(key.lower(), key)
-            converted[name] = _to_model(item, shape.members[name]) if name in shape.members else item
+            converted[name] = _member_names(item, shape.members[name]) if name in shape.members else item
         return converted
     if shape.type_name == "list" and isinstance(value, list):
-        return [_to_model(item, shape.member) for item in value]
+        return [_member_names(item, shape.member) for item in value]
     return value
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchard.local.keys import SUFFIX, KeyFolder, hadoop_addressable
+from orchard_contract.layout import S3Uri, run_folder
 
 
 class Mirror:
@@ -39,7 +40,7 @@ class Mirror:
 
     def to_local(self, uri: str) -> str:
         """s3://bucket/key -> file:/<mirror>/bucket/<local path>; a file's key Hadoop cannot name stays as it
-        is, and so does any other value."""
+        is, and so does any other value. The key is taken as written (S3Uri would drop its slashes)."""
         prefix = f"s3://{self.bucket}/"
         if not uri.startswith(prefix):
             return uri
@@ -79,7 +80,7 @@ class Mirror:
 
     def pull_manifest(self, uri: str) -> str:
         """The manifest with its s3:// lines pointing into the mirror; returns its local URI."""
-        key = uri.removeprefix(f"s3://{self.bucket}/")
+        key = S3Uri.parse(uri).key
         text = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -87,12 +88,11 @@ class Mirror:
         return f"file:{target}"
 
     def push(self, prefix: str, run_id: str) -> int:
-        """Upload the run's outputs (folders named run_id=<id>) under prefix, local paths turned into s3://."""
-        folder = self.files.folder(prefix)
-        pushed = 0
+        """Upload the run's outputs (its run folders) under prefix, local paths turned into s3://."""
+        folder, pushed = self.files.folder(prefix), 0
         for file in sorted(folder.rglob("*")):
             key = self.files.key(file.relative_to(self.files.root).as_posix())
-            if not file.is_file() or f"/run_id={run_id}/" not in key or file.name.startswith("."):
+            if not file.is_file() or f"/{run_folder(run_id)}/" not in key or file.name.startswith("."):
                 continue
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=self._cloud_bytes(file))
             pushed += 1

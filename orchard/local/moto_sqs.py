@@ -2,10 +2,10 @@
 
 moto builds every queue attribute, including the ApproximateNumberOf* counters (a scan of all messages), each
 time it reads one attribute: once per message sent (ContentBasedDeduplication) and once per message received
-(MessageRetentionPeriod). Its clock reads go through datetime arithmetic, once per message per scan. With
-10,000 queued notifications that is hours; with these patches, seconds. Attributes become a read-only mapping
-that computes a value when it is read; the clock is ``time.time``. Idempotent; a moto upgrade that moves these
-leaves moto's own behaviour.
+(MessageRetentionPeriod). Its clock reads go through datetime arithmetic, once per message per scan. A burst
+of queued notifications then costs time that grows with the square of its size (figures: docs/local.md).
+Attributes become a read-only mapping that computes a value when it is read; the clock is ``time.time``.
+Idempotent; a moto upgrade that moves these leaves moto's own behaviour.
 """
 
 from __future__ import annotations

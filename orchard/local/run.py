@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchard.local.flow import StateVisit, drain_queue, history, upload_images, visits, wait_for
+from orchard.local.executions import StateVisit, history, visits, wait_for
+from orchard.local.flow import drain_queue, upload_images
 from orchard.local.stack import LocalStack
 from orchard.local.state import restore, save
 

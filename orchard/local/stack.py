@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
+import threading
 import zipfile
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,11 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from orchard.local import moto_gaps, moto_sqs, sdk_integration
+from orchard.local import REPO, moto_gaps, moto_sqs, sdk_integration
 from orchard.local import template as tpl
 from orchard.local.invoke import Functions, environment, function_arn, load_handler
 from orchard.local.job_runner import JobRunner, rebind_emr_tasks
 from orchard.local.mirror import Mirror
-from orchard.local_spark import REPO
 
 # Local values for template parameters that have no usable default here (no ECR image, no ImageNet file).
 LOCAL_PARAMETERS = {
@@ -57,8 +57,8 @@ class LocalStack:
     outputs: dict[str, str] = field(default_factory=dict)
 
     def __enter__(self) -> LocalStack:
-        self._saved_env = {name: os.environ.get(name) for name in FAKE_CREDENTIALS}
-        os.environ.update(FAKE_CREDENTIALS)  # never the user's real credentials
+        self._restore = ExitStack()
+        self._restore.enter_context(environment(FAKE_CREDENTIALS))  # never the user's real credentials
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
         # moto resets boto3's default session when it starts: install the bindings after it. The interpreter
@@ -66,6 +66,8 @@ class LocalStack:
         boto3.setup_default_session(region_name=tpl.REGION)
         assert boto3.DEFAULT_SESSION is not None
         self.session = boto3.Session(region_name=tpl.REGION)
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
         for session in (boto3.DEFAULT_SESSION, self.session):
             session.events.register_first("before-send.lambda.Invoke", self.functions.before_send)
         sdk_integration.install(boto3.DEFAULT_SESSION)
@@ -78,14 +80,15 @@ class LocalStack:
     def __exit__(self, *_: object) -> None:
         self._mock.stop()
         boto3.DEFAULT_SESSION = None  # drop the bindings with the stack
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        self._restore.close()
 
     def client(self, service: str) -> Any:
-        return self.session.client(service)
+        """One client per service, made on first use (deploy makes them all): making a client iterates
+        os.environ, which the in-process functions change while they run on the interpreter's threads."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self.session.client(service)
+            return self._clients[service]
 
     @property
     def mirror(self) -> Mirror:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchard.local.keys import KeyFolder
-from orchard.local.stack import LocalStack
+
+if TYPE_CHECKING:  # the stack brings moto: `orchard query` reads the saved state without it
+    from orchard.local.stack import LocalStack
 
 DEFAULT_STATE_DIR = Path(".orchard") / "local"
 TABLE_INPUT_KEYS = ("Name", "Description", "TableType", "Parameters", "PartitionKeys", "StorageDescriptor")
@@ -32,22 +34,25 @@ def catalog_path(state_dir: Path) -> Path:
 
 
 def save(stack: LocalStack) -> None:
-    """Export the bucket (new or changed objects) and snapshot the Glue catalog."""
+    """Export the bucket (new or changed objects; files of deleted objects go) and save the Glue catalog."""
     s3, bucket = stack.client("s3"), stack.outputs["BucketName"]
-    files = KeyFolder(bucket_dir(stack.state_dir, bucket))
+    files, kept = KeyFolder(bucket_dir(stack.state_dir, bucket)), set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
             target = files.path(obj["Key"])
+            kept.add(target)
             if target.exists() and hashlib.md5(target.read_bytes()).hexdigest() == obj["ETag"].strip('"'):
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
-    snapshot = {
+    for stale in [p for p in files.root.rglob("*") if p.is_file() and p not in kept]:
+        stale.unlink()  # else a later session's restore would bring the deleted object back
+    catalog = {
         "bucket": bucket,
         "database": stack.resolver.refs["GlueDatabase"],
         "tables": glue_tables(stack),
     }
-    catalog_path(stack.state_dir).write_text(json.dumps(snapshot, indent=2, default=str))
+    catalog_path(stack.state_dir).write_text(json.dumps(catalog, indent=2, default=str))
 
 
 def glue_tables(stack: LocalStack) -> list[dict[str, Any]]:
@@ -68,8 +73,8 @@ def glue_tables(stack: LocalStack) -> list[dict[str, Any]]:
 
 def restore(stack: LocalStack) -> int:
     """Put the saved bucket and Glue tables back into a freshly deployed stack (before its notifications)."""
-    snapshot_file = catalog_path(stack.state_dir)
-    if not snapshot_file.exists():
+    catalog_file = catalog_path(stack.state_dir)
+    if not catalog_file.exists():
         return 0
     s3, bucket = stack.client("s3"), stack.outputs["BucketName"]
     folder = KeyFolder(bucket_dir(stack.state_dir, bucket))
@@ -78,7 +83,7 @@ def restore(stack: LocalStack) -> int:
         key = folder.key(path.relative_to(folder.root).as_posix())
         s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
     glue, database = stack.client("glue"), stack.resolver.refs["GlueDatabase"]
-    for table in json.loads(snapshot_file.read_text())["tables"]:
+    for table in json.loads(catalog_file.read_text())["tables"]:
         glue.create_table(
             DatabaseName=database, TableInput={k: table[k] for k in TABLE_INPUT_KEYS if k in table}
         )

@@ -15,7 +15,7 @@ from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
 
-from orchard.local_spark import REPO
+from orchard.local import REPO
 
 TEMPLATE = REPO / "template.yaml"
 ACCOUNT_ID = "123456789012"  # moto's default account

@@ -1,6 +1,6 @@
-"""Driver side of the network: resolve the weights, build and export the model once, ship it to workers.
+"""Driver side of the network: resolve the weights, build and export the network once, ship it to workers.
 
-The exported artifact is cached under `<output>/_artifacts/` keyed by the model id, so a rerun (or an
+The exported artifact is cached under `<output>/_artifacts/` keyed by the network id, so a rerun (or an
 incremental run that featurizes a handful of images) does not rebuild and reconvert the network.
 """
 
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchard_job import storage
 from orchard_job.config import RUNTIMES
-from orchard_job.model import IMAGE_SIZES, WeightsSpec, file_sha256, imagenet_weights_path
+from orchard_job.network import IMAGE_SIZES, WeightsSpec, file_sha256, imagenet_weights_path
 
 if TYPE_CHECKING:  # the image build runs main() with no pyspark on the path (only spark-submit adds EMR's)
     from pyspark.sql import SparkSession
@@ -29,12 +29,18 @@ BAKED_ENV = "ORCHARD_MODEL_DIR"  # networks exported when the EMR image was buil
 
 
 @dataclass(frozen=True)
-class ModelArtifact:
-    model_id: str
+class NetworkArtifact:
+    # Written as `model_id` (the feature cache's column, the report's key): the features depend on it alone.
+    network_id: str
     weights: dict[str, Any]  # report section: kind, id, seed or sha256, random
     image_size: int
     runtime: str
     file_name: str  # name under SparkFiles on the workers
+
+    def description(self) -> dict[str, Any]:
+        """What `<file_name>.json` beside the exported network says (its keys are those of the report)."""
+        fields = asdict(self)
+        return {"model_id": fields.pop("network_id"), **fields}
 
     def worker_path(self) -> str:
         from pyspark import SparkFiles
@@ -71,45 +77,45 @@ def describe_weights(spec: WeightsSpec, size: int) -> dict[str, Any]:
     }
 
 
-def model_id_for(weights_id: str, size: int, runtime: str) -> str:
+def network_id_for(weights_id: str, size: int, runtime: str) -> str:
     return f"mobilenet_v2-{size}px-{weights_id}-{runtime}"
 
 
-def describe(spec: WeightsSpec, size: int, runtime: str) -> ModelArtifact:
-    """Identify the model (cheap: hashes the weights file at most); nothing is built yet."""
+def describe(spec: WeightsSpec, size: int, runtime: str) -> NetworkArtifact:
+    """Identify the network (cheap: hashes the weights file at most); nothing is built yet."""
     weights = describe_weights(spec, size)
-    model_id = model_id_for(weights["id"], size, runtime)
+    network_id = network_id_for(weights["id"], size, runtime)
     suffix = ".tflite" if runtime == "tflite" else ".keras"
-    return ModelArtifact(model_id, weights, size, runtime, file_name=model_id + suffix)
+    return NetworkArtifact(network_id, weights, size, runtime, file_name=network_id + suffix)
 
 
-def ship(spark: SparkSession, artifact: ModelArtifact, spec: WeightsSpec, output: str) -> None:
+def ship(spark: SparkSession, artifact: NetworkArtifact, spec: WeightsSpec, output: str) -> None:
     """Make the exported network available to every worker (built once, then from the cache)."""
     baked = Path(os.environ.get(BAKED_ENV, "/nonexistent")) / artifact.file_name
     if baked.is_file():
-        log.info("model %s: using the network baked into the image", artifact.model_id)
+        log.info("network %s: using the one baked into the image", artifact.network_id)
         spark.sparkContext.addFile(str(baked))
         return
     cached = storage.join(output, ARTIFACTS_DIR, artifact.file_name)
     if storage.exists(spark, cached):
-        log.info("model %s: reusing the exported network %s", artifact.model_id, cached)
+        log.info("network %s: reusing the exported %s", artifact.network_id, cached)
     else:
-        log.info("model %s: building MobileNetV2, exporting for %s", artifact.model_id, artifact.runtime)
-        local = Path(tempfile.mkdtemp(prefix="orchard-model-")) / artifact.file_name
+        log.info("network %s: building MobileNetV2, exporting for %s", artifact.network_id, artifact.runtime)
+        local = Path(tempfile.mkdtemp(prefix="orchard-network-")) / artifact.file_name
         _export(spec, artifact.image_size, artifact.runtime, local)
-        storage.write_bytes(spark, cached + ".json", json.dumps(asdict(artifact), indent=2).encode())
+        storage.write_bytes(spark, cached + ".json", json.dumps(artifact.description(), indent=2).encode())
         storage.upload(spark, local, cached)  # written last: its presence means complete
     spark.sparkContext.addFile(cached)  # any Hadoop URI: workers fetch it once per executor
 
 
 def _export(spec: WeightsSpec, size: int, runtime: str, destination: Path) -> None:
-    from orchard_job.model import build_keras_model, export_tflite
+    from orchard_job.network import build_network, export_tflite
 
-    model = build_keras_model(size, spec)
+    network = build_network(size, spec)
     if runtime == "tflite":
-        destination.write_bytes(export_tflite(model))
+        destination.write_bytes(export_tflite(network))
     else:
-        model.save(destination)
+        network.save(destination)
 
 
 def main(argv: list[str] | None = None) -> None:

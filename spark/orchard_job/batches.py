@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from orchard_contract.tables import FEATURE_DIM
 from orchard_job.decode import DecodeError, decode_image
-from orchard_job.model import FEATURE_DIM
 from orchard_job.runtime import Featurizer
 
 Failures = list[tuple[str, str]]  # (path, reason)

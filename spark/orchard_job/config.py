@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from orchard_job import storage
-from orchard_job.model import IMAGE_SIZES, WeightsSpec
+from orchard_job.network import IMAGE_SIZES, WeightsSpec
 
 RUNTIMES = ("tflite", "tf")
 
-# Images per network call. Small batches keep the activations in the CPU caches: LiteRT on 2 cores at 224 px
-# ran ~450-490 img/s with batches of 4, ~355-400 with 8, ~325 with 16 and ~260-295 with 32.
+# Images per network call. Small batches keep the activations in the CPU caches: LiteRT ran fastest with the
+# smallest batch measured (docs/performance.md has the figures).
 DEFAULT_BATCH_SIZE = 4
 
 

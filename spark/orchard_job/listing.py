@@ -1,7 +1,7 @@
 """Which images make up a run: a recursive listing of --input united with the URIs of a --manifest.
 
 The listing is collected to the driver once (paths and metadata, not bytes), so every later stage sees
-the same image set. Every listed image ends in the PCA snapshot or in rejects; the ones rejected here
+the same image set. Every listed image ends in the PCA output or in rejects; the ones rejected here
 (missing or empty, not inside a label folder, refused manifest entries) never reach the decoder. Spark
 lists no empty files: an empty file is rejected when a manifest names it, and not listed otherwise.
 
@@ -18,10 +18,15 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from orchard_contract.images import IMAGE_GLOB, is_image
 from orchard_job import storage
+from orchard_job.frames import local_frame
 
-IMAGE_PATTERN = r"(?i)\.(jpe?g|png)$"
-IMAGE_GLOB = "*.{[jJ][pP][gG],[jJ][pP][eE][gG],[pP][nN][gG]}"  # the same, as a Hadoop file-name glob
+IMAGE_COLUMNS = "path string, label string, size long, modified_us long"  # an Image as a row
+KEY_COLUMNS = ["path", "size", "modified_us"]  # Image.key as columns
+# The listing's own scan serves when at least this share of its images is wanted (one scan beats a lookup
+# per file); below it, each file is looked up by path.
+LISTING_SCAN_SHARE = 0.5
 NO_LABEL = "image is not inside a label folder (label = parent folder name)"
 MISSING = "missing: listed in the manifest but not found in storage"
 EMPTY = "empty file (0 bytes)"
@@ -128,10 +133,6 @@ def read_manifest(spark: SparkSession, manifest_uri: str) -> list[str]:
     return sorted(entry if has_odd_segments(entry) else storage.normalize(entry) for entry in images)
 
 
-def is_image(path: str) -> bool:
-    return re.search(IMAGE_PATTERN, path) is not None
-
-
 def glob_escape(path: str) -> str:
     """Spark treats load() paths as globs; S3 keys may contain glob characters."""
     return _GLOB_CHARS.sub(r"\\\1", path)
@@ -153,3 +154,32 @@ def _files_at(spark: SparkSession, paths: list[str]) -> DataFrame:
     if not paths:
         return spark.createDataFrame([], "path string, size long, modified_us long")
     return _metadata(spark.read.format("binaryFile").load([glob_escape(path) for path in paths]))
+
+
+def scan_contents(spark: SparkSession, images: list[Image], listing: Listing | None = None) -> DataFrame:
+    """path, content of the images' files, split into tasks by bytes (spark.sql.files.openCostInBytes).
+
+    When the images are most of the listing's, one scan of the files it already listed replaces a file
+    lookup per path (cheaper, as in a first run); the scan may then also hold files that are not among them.
+    """
+    if not images:
+        return spark.createDataFrame([], "path string, content binary")
+    files = _listed_files(images, listing)
+    if files is None:
+        files = spark.read.format("binaryFile").load([glob_escape(image.path) for image in images])
+    return files.select("path", "content")
+
+
+def load_contents(spark: SparkSession, images: list[Image], listing: Listing | None = None) -> DataFrame:
+    """path, content for exactly these images."""
+    files = scan_contents(spark, images, listing)
+    if _listed_files(images, listing) is None:
+        return files
+    wanted = local_frame(spark, [(image.path,) for image in images], "path string")
+    return files.join(F.broadcast(wanted), "path", "left_semi")
+
+
+def _listed_files(images: list[Image], listing: Listing | None) -> DataFrame | None:
+    if listing is None or listing.files is None or len(images) < LISTING_SCAN_SHARE * len(listing.images):
+        return None
+    return listing.files

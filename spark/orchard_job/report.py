@@ -1,4 +1,4 @@
-"""Run outputs besides the tables: report.json, scree.png and the fitted model (models/run_id=<id>/)."""
+"""Run outputs besides the tables: report.json, scree.png and the PCA model (models/run_id=<id>/)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,19 @@ from typing import Any
 import numpy as np
 from pyspark.sql import SparkSession
 
+from orchard_contract.layout import MODELS_DATASET, RUNS_DATASET, SCREE_FILE, report_path, run_path
+from orchard_contract.tables import PCA, REJECTS
 from orchard_job import storage
-from orchard_job.artifact import ModelArtifact, tensorflow_version
+from orchard_job.artifact import NetworkArtifact, tensorflow_version
 from orchard_job.config import JobConfig
+from orchard_job.feature_cache import cache_uri
 from orchard_job.pca import PcaModel
 
 
 @dataclass(frozen=True)
 class Counts:
+    """The report's counts (its keys are the contract's COUNT_KEYS, in their order)."""
+
     listed: int
     featurized_this_run: int
     reused_from_cache: int
@@ -32,21 +37,21 @@ class Counts:
 
 
 def run_outputs(config: JobConfig) -> dict[str, str]:
-    run = f"run_id={config.run_id}"
+    root, run_id = config.output, config.run_id
     return {
-        "features": storage.join(config.output, "features"),
-        "pca": storage.join(config.output, "pca", run),
-        "rejects": storage.join(config.output, "rejects", run),
-        "report": storage.join(config.output, "runs", run, "report.json"),
-        "scree": storage.join(config.output, "runs", run, "scree.png"),
-        "model": storage.join(config.output, "models", run),
+        "features": cache_uri(root),
+        "pca": run_path(root, PCA.dataset, run_id),
+        "rejects": run_path(root, REJECTS.dataset, run_id),
+        "report": report_path(root, run_id),
+        "scree": run_path(root, RUNS_DATASET, run_id, SCREE_FILE),
+        "model": run_path(root, MODELS_DATASET, run_id),
     }
 
 
 def build_report(
     spark: SparkSession,
     config: JobConfig,
-    artifact: ModelArtifact,
+    network: NetworkArtifact,
     model: PcaModel,
     counts: Counts,
     timings: dict[str, float],
@@ -62,8 +67,8 @@ def build_report(
         "explained_variance": [round(float(v), 8) for v in model.explained_variance],
         "cumulative_variance": [round(float(v), 8) for v in cumulative],
         "standardization": "mean 0, sample std (ddof=1); constant features scale to 0",
-        "weights": {key: value for key, value in artifact.weights.items() if key != "path"},
-        "model_id": artifact.model_id,
+        "weights": {key: value for key, value in network.weights.items() if key != "path"},
+        "model_id": network.network_id,
         "image_size": config.image_size,
         "runtime": config.runtime,
         "runtime_seconds": round(timings["total"], 3),
@@ -86,7 +91,7 @@ def _import_plotting() -> None:
 
 
 def prefetch_plotting() -> None:
-    """Import matplotlib (~0.4 s) in the background while Spark works, not when the scree plot is drawn."""
+    """Import matplotlib (slow to import) in the background while Spark works, not when the plot is drawn."""
     threading.Thread(target=_import_plotting, name="import-matplotlib", daemon=True).start()
 
 
@@ -115,13 +120,13 @@ def scree_png(model: PcaModel, variance_target: float | None) -> bytes:
     return buffer.getvalue()
 
 
-def model_files(model: PcaModel, artifact: ModelArtifact) -> dict[str, bytes]:
+def model_files(model: PcaModel, network: NetworkArtifact) -> dict[str, bytes]:
     """model.json (readable, everything to project a new image) and pca.npz (the same arrays, binary)."""
     description = {
-        "model_id": artifact.model_id,
-        "weights": artifact.weights,
-        "image_size": artifact.image_size,
-        "runtime": artifact.runtime,
+        "model_id": network.network_id,
+        "weights": network.weights,
+        "image_size": network.image_size,
+        "runtime": network.runtime,
         "preprocess": "RGB uint8, EXIF-transposed, bilinear resize to image_size, x / 127.5 - 1",
         "projection": "pca = ((features - mean) / std, 0 where std == 0) @ components",
         "n_rows": model.n_rows,
@@ -143,10 +148,10 @@ def model_files(model: PcaModel, artifact: ModelArtifact) -> dict[str, bytes]:
 
 
 def write_run_files(
-    spark: SparkSession, config: JobConfig, report: dict[str, Any], model: PcaModel, artifact: ModelArtifact
+    spark: SparkSession, config: JobConfig, report: dict[str, Any], model: PcaModel, network: NetworkArtifact
 ) -> None:
     outputs = run_outputs(config)
-    for name, data in model_files(model, artifact).items():
+    for name, data in model_files(model, network).items():
         storage.write_bytes(spark, storage.join(outputs["model"], name), data)
     storage.write_bytes(spark, outputs["scree"], scree_png(model, report["variance_target"]))
     storage.write_bytes(spark, outputs["report"], json.dumps(report, indent=2).encode())

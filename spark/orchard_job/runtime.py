@@ -1,9 +1,9 @@
 """Worker side of the network: load the exported artifact once per Python worker process and run batches.
 
-The default runtime is LiteRT (TFLite with XNNPACK) running the flatbuffer exported from the Keras model;
-`tf` runs the Keras model itself through a tf.function, for comparison. Spark reuses Python workers across
-tasks (spark.python.worker.reuse), so the module-level cache means one model build per worker process, not
-per task or batch.
+The default runtime is LiteRT (TFLite with XNNPACK) running the flatbuffer exported from the Keras network;
+`tf` runs the saved Keras network itself through a tf.function, for comparison. Spark reuses Python workers
+across tasks (spark.python.worker.reuse), so the module-level cache means one network load per worker
+process, not per task or batch.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from orchard_job.model import FEATURE_DIM
+from orchard_contract.tables import FEATURE_DIM
 
 Featurizer = Callable[[np.ndarray], np.ndarray]
 _LOADED: dict[tuple[str, str, int, int], Featurizer] = {}
@@ -25,7 +25,7 @@ _LOADED: dict[tuple[str, str, int, int], Featurizer] = {}
 def get_featurizer(artifact_path: str, runtime: str, threads: int, batch_size: int) -> Featurizer:
     key = (artifact_path, runtime, threads, batch_size)
     if key not in _LOADED:
-        _LOADED.clear()  # one model per worker: a new artifact replaces the old one
+        _LOADED.clear()  # one network per worker: a new artifact replaces the old one
         loader = _tflite if runtime == "tflite" else _keras
         started = time.perf_counter()
         _LOADED[key] = loader(artifact_path, threads, batch_size)
@@ -49,7 +49,7 @@ def _tflite(path: str, threads: int, batch_size: int) -> Featurizer:
     size = int(interpreter.get_input_details()[0]["shape"][1])
     interpreter.resize_tensor_input(input_index, [batch_size, size, size, 3])
     interpreter.allocate_tensors()
-    interpreter.invoke()  # the first call plans the graph (~0.5 s): pay it at load time, not in a batch
+    interpreter.invoke()  # the first call plans the graph (slow): pay it at load time, not in a batch
 
     def run(images: np.ndarray) -> np.ndarray:
         out = np.empty((len(images), FEATURE_DIM), dtype=np.float32)
@@ -78,10 +78,10 @@ def _keras(path: str, threads: int, batch_size: int) -> Featurizer:
         pass
     import keras
 
-    model = keras.models.load_model(path, compile=False)
-    size = int(model.input_shape[1])
+    network = keras.models.load_model(path, compile=False)
+    size = int(network.input_shape[1])
     spec = tf.TensorSpec([None, size, size, 3], tf.uint8)
-    call = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    call = tf.function(lambda x: network(x, training=False), input_signature=[spec])
 
     def run(images: np.ndarray) -> np.ndarray:
         parts = [call(images[i : i + batch_size]).numpy() for i in range(0, len(images), batch_size)]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pyspark only where Spark runs: the image build imports this module without it
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 
 def qualify(spark: SparkSession, uri: str) -> str:
@@ -37,8 +37,8 @@ def size(spark: SparkSession, uri: str) -> int | None:
     return int(fs.getFileStatus(path).getLen()) if fs.exists(path) else None
 
 
-# Bytes go between the JVM and Python through a local file: through py4j, reading 6.6 MB took 0.42 s and
-# writing 0.18 s; a copy by the JVM's FileSystem took 0.02 s either way.
+# Bytes go between the JVM and Python through a local file: the JVM's FileSystem copies a file many times
+# faster than py4j moves the same bytes (docs/performance.md).
 
 
 def read_bytes(spark: SparkSession, uri: str) -> bytes:
@@ -75,13 +75,3 @@ def _fs_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)  # type: ignore[union-attr]
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
-
-
-def local_frame(spark: SparkSession, rows: list[tuple[Any, ...]], schema: str) -> DataFrame:
-    """A DataFrame from driver-side rows, sent to the JVM as Arrow (no Python job to unpickle rows)."""
-    import pandas as pd
-    from pyspark.sql.types import StructType, _parse_datatype_string
-
-    struct = _parse_datatype_string(schema)
-    assert isinstance(struct, StructType), schema
-    return spark.createDataFrame(pd.DataFrame.from_records(rows, columns=struct.names), struct)

@@ -16,11 +16,12 @@ closed source. What is documented, and what this model takes:
 - EMR Serverless uploads the job's logs to the LogUri of its monitoring configuration with the job's role
   (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/logging.html).
 
-The job's file operations (spark/orchard_job): snapshot.load (exists, then reads of the pointer and the
+The job's file operations (spark/orchard_job): carried_sums.load (exists, then reads of the pointer and the
 snapshot files), list_images (the input folder listed recursively, the manifest read, missing entries probed),
-features.cached_rows (exists, then the cache read), artifact.ship (exists, then two single-file writes), the
-weights copy for Weights=s3:// (job.local_weights: HEAD then GET), the Parquet writes (rejects and pca with
-mode overwrite, features with mode append), report.write_run_files and snapshot.save (single-file writes).
+feature_cache.cached_rows (exists, then the cache read), artifact.ship (exists, then two single-file writes),
+the weights copy for Weights=s3:// (job.local_weights: HEAD then GET), the Parquet writes (rejects and pca
+with mode overwrite, features with mode append), report.write_run_files and carried_sums.save (single-file
+writes).
 
 Conservative where EMRFS's exact sequence is unknown: a probe of a folder is evaluated as missing (its 404
 needs s3:ListBucket), every folder written into may be new (its marker and its ancestors' are written), an
@@ -159,9 +160,9 @@ def job_calls(run: JobRun) -> list[Call]:
         fs.calls += weights.calls
     snapshots = sorted(k for k in run.after if k.startswith(f"{run.output}/models/_snapshots/"))
     for pointer in snapshots:
-        step("snapshot.load").get_file_status(pointer, is_file=True)
+        step("carried_sums.load").get_file_status(pointer, is_file=True)
     for key in sorted(k for k in run.before if k.startswith(f"{run.output}/models/")):
-        step("snapshot.load").open(key)
+        step("carried_sums.load").open(key)
     step("list_images").read_tree(run.images, run.image_keys)
     step("list_images").open(run.manifest)
     features = f"{run.output}/features"
@@ -189,7 +190,8 @@ def job_calls(run: JobRun) -> list[Call]:
 
 def example_runs(bucket: str, images: str, output: str) -> list[JobRun]:
     """A first run and the incremental run after it, laid out as the job writes (report.run_outputs,
-    snapshot.save, artifact.ship): for checks that run no Spark. The slow flow test uses a real run's keys."""
+    carried_sums.save, artifact.ship): for checks that run no Spark. The slow flow test uses a real run's
+    keys."""
     image_keys = frozenset({f"{images}/Apple/1.jpg", f"{images}/Apple/2.jpg", f"{images}/Pear/1.jpg"})
     model = "mobilenet_v2-96px-random-seed1-tflite"
     shared = {f"{output}/_artifacts/{model}.tflite", f"{output}/_artifacts/{model}.tflite.json"}

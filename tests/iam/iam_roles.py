@@ -37,6 +37,8 @@ def transform_template(template: Mapping[str, Any], parameters: Mapping[str, str
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function":
             properties["CodeUri"] = CODE_URI
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            properties["ContentUri"] = CODE_URI
         if resource["Type"] == "AWS::Serverless::StateMachine":
             properties["Definition"] = json.loads((tpl.REPO / properties.pop("DefinitionUri")).read_text())
     region = os.environ.get("AWS_DEFAULT_REGION")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from orchard.local_spark import environment
+from orchard.local.spark import environment
 
 PROMISED_KEYS = {
     "n_images", "image_size", "runtime", "seed_img_s", "orchard_img_s", "ratio_vs_seed", "featurize_img_s",

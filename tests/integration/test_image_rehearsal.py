@@ -26,7 +26,7 @@ import pytest
 from image_build import REPO, Replayed, replay, run_step
 
 from orchard_job.artifact import describe
-from orchard_job.model import KERAS_FILE, WeightsSpec, build_keras_model, file_sha256
+from orchard_job.network import KERAS_FILE, WeightsSpec, build_network, file_sha256
 
 pytestmark = pytest.mark.slow
 SIZE = 96  # one size keeps the rehearsal quick; the image bakes every size
@@ -47,7 +47,7 @@ def save_seeded_no_top_weights(path: Path) -> None:
     """The job's seeded random MobileNetV2 without its top, in the Keras 2 HDF5 layout of ImageNet files."""
     from keras.src.legacy.saving import legacy_h5_format  # the layout keras.applications' downloads have
 
-    backbone = build_keras_model(SIZE, WeightsSpec("random")).get_layer(f"mobilenetv2_1.00_{SIZE}")
+    backbone = build_network(SIZE, WeightsSpec("random")).get_layer(f"mobilenetv2_1.00_{SIZE}")
     with h5py.File(path, "w") as handle:
         legacy_h5_format.save_weights_to_hdf5_group(handle, backbone)
 

@@ -10,12 +10,17 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from orchard.samples import CORRUPT_NAME, fruit_image, write_samples
+from orchard_contract.tables import FEATURES_COLUMNS, PCA_COLUMNS, REJECTS_COLUMNS, Columns
 from orchard_job.config import parse_args
 from orchard_job.job import run
+
+# The job in-process with an exported network: the full suite's, not make test-fast's.
+pytestmark = pytest.mark.slow
 
 SIZE = "96"
 NO_READS = {"added": 0, "removed": 0}
@@ -55,6 +60,20 @@ def table(path: Path) -> dict[str, list]:
     return pq.read_table(path).to_pydict()
 
 
+def hive_type(arrow: pa.DataType) -> str:
+    if pa.types.is_list(arrow):
+        return f"array<{hive_type(arrow.value_type)}>"
+    if pa.types.is_timestamp(arrow):
+        return "timestamp"
+    return {pa.string(): "string", pa.int32(): "int", pa.int64(): "bigint", pa.float32(): "float"}[arrow]
+
+
+def columns_of(path: Path) -> Columns:
+    """The Parquet files' columns with the Hive types Glue and Athena read them as."""
+    schema = pq.read_schema(next(path.glob("*.parquet")))
+    return tuple((field.name, hive_type(field.type)) for field in schema)
+
+
 def assert_model_fits_current_features(out: Path, run_id: str) -> None:
     """The saved scaler and PCA against numpy on the run's rows: each published path's newest feature row."""
     features = table(out / "features")
@@ -86,12 +105,10 @@ def test_first_run_outputs(spark, dataset: tuple[Path, Path]) -> None:
         "in_pca": 18,
     }
 
-    pca = pq.read_table(out / "pca" / "run_id=r1")
-    assert (
-        str(pca.schema.remove_metadata())
-        == "path: string\nlabel: string\npca: list<element: float>\n  child 0, element: float"
-    )
-    rows = pca.to_pydict()
+    assert columns_of(out / "pca" / "run_id=r1") == PCA_COLUMNS
+    assert columns_of(out / "rejects" / "run_id=r1") == REJECTS_COLUMNS
+    assert columns_of(out / "features" / "run_id=r1") == FEATURES_COLUMNS  # run_id: the folder
+    rows = table(out / "pca" / "run_id=r1")
     assert sorted(set(rows["label"])) == ["Apple Red", "Banana", "Lemon"]
     assert {len(vector) for vector in rows["pca"]} == {report["k"]}
     assert len(set(rows["path"])) == 18

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchard.local_spark import FEATURIZE, environment, last_json_line, submit_command
+from orchard.local.spark import FEATURIZE, environment, last_json_line, submit_command
 from orchard.samples import fruit_image, write_samples
 
 

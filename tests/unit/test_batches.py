@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 
 from orchard.samples import fruit_image
+from orchard_contract.tables import FEATURE_DIM
 from orchard_job.batches import featurize_stream
 from orchard_job.decode import DecodeError, decode_image
-from orchard_job.features import RejectsParam
-from orchard_job.model import FEATURE_DIM
+from orchard_job.inference import RejectsParam
 
 SIZE = 96
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from orchard_job.config import parse_args
-from orchard_job.features import scan_contents
 from orchard_job.listing import (
     EMPTY,
     MISSING,
@@ -17,9 +16,9 @@ from orchard_job.listing import (
     OUTSIDE_INPUT,
     glob_escape,
     has_odd_segments,
-    is_image,
     label_of,
     list_images,
+    scan_contents,
 )
 from orchard_job.storage import normalize
 
@@ -147,11 +146,6 @@ def test_manifest_entries_not_listed_are_empty_or_missing(spark, tmp_path: Path)
     ]
 
 
-def test_image_extensions_in_any_case() -> None:
-    assert all(is_image(p) for p in ["a.jpg", "b.JPG", "c.JpEg", "d.png", "e.PNG"])
-    assert not any(is_image(p) for p in ["a.gif", "b.jpg.txt", "folder/", "c.webp"])
-
-
 def test_glob_characters_are_escaped() -> None:
     assert glob_escape("s3://b/i/[x]{y}*?.jpg") == r"s3://b/i/\[x\]\{y\}\*\?.jpg"
 
@@ -182,5 +176,5 @@ def test_images_are_listed_once_and_their_scan_reuses_the_listing(spark, tmp_pat
     assert sorted(Path(image.path).name for image in listing.images) == names
 
     (images / "Apple" / "late.jpg").write_bytes(b"arrived after the listing")  # the next run's image
-    scanned = scan_contents(spark, listing.images, listing.files).collect()
+    scanned = scan_contents(spark, listing.images, listing).collect()
     assert sorted(Path(row.path).name for row in scanned) == names

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from itertools import product
 
 import pytest
+
 from orchard_contract import images, layout, tables, times
 from orchard_contract.images import IMAGE_GLOB, IMAGE_SUFFIXES, is_image
 
@@ -28,7 +29,7 @@ def test_the_glob_and_the_pattern_take_every_suffix_in_any_case(suffix: str) -> 
         assert any(p.fullmatch(name) for p in alternatives), name
 
 
-@pytest.mark.parametrize("name", ["a.gif", "a.jpg.txt", "jpg", "a.jp", "a_jpg", "a.pngx", "a."])
+@pytest.mark.parametrize("name", ["a.gif", "a.jpg.txt", "jpg", "a.jp", "a_jpg", "a.pngx", "a.", "a.jpg\n"])
 def test_the_glob_and_the_pattern_refuse_other_names(name: str) -> None:
     assert not is_image(name)
     assert not any(p.fullmatch(name) for p in glob_alternatives(IMAGE_GLOB))

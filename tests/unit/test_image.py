@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from image_build import REPO, base_images, ignore_patterns, instructions, is_ignored, stage_values
 
-from orchard_job.model import IMAGE_SIZES, KERAS_FILE
+from orchard_job.network import IMAGE_SIZES, KERAS_FILE
 
 STEPS = instructions()
 RUNS = [step.value for step in STEPS if step.keyword == "RUN"]

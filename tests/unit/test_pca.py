@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from orchard_contract.tables import FEATURE_DIM
 from orchard_job import pca
-from orchard_job.model import FEATURE_DIM
+from orchard_job.sums import Sums, SumsParam, sum_rows
 
 
 def structured(rows: int, seed: int = 0) -> np.ndarray:
@@ -31,8 +32,7 @@ def reference(x: np.ndarray, variance: float) -> tuple[np.ndarray, int, np.ndarr
 
 
 def fit_numpy(x: np.ndarray, variance: float = 0.9, k: int | None = None) -> pca.PcaModel:
-    x64 = x.astype(np.float64)
-    return pca.fit_from_sums(len(x), x64.sum(axis=0), x64.T @ x64, variance, k)
+    return pca.fit(Sums.of(x), variance, k)
 
 
 def assert_equal_up_to_sign(ours: np.ndarray, theirs: np.ndarray) -> None:
@@ -76,14 +76,14 @@ def test_constant_feature_scales_to_zero() -> None:
 @pytest.mark.parametrize("rows", [0, 1])
 def test_fewer_than_two_images_is_a_clear_error(rows: int) -> None:
     with pytest.raises(pca.PcaError, match="at least 2"):
-        pca.fit_from_sums(rows, np.zeros(FEATURE_DIM), np.zeros((FEATURE_DIM, FEATURE_DIM)), 0.9, None)
+        pca.fit(Sums.of(np.zeros((rows, FEATURE_DIM))), 0.9, None)
 
 
 def test_distributed_fit_and_projection_equal_numpy(spark) -> None:
     x = structured(700, seed=4)
     rows = [(f"s3://b/images/L{i % 3}/{i}.jpg", f"L{i % 3}", row.tolist()) for i, row in enumerate(x)]
     frame = spark.createDataFrame(rows, "path string, label string, features array<float>").repartition(3)
-    model = pca.fit(frame, 0.9, None)
+    model = pca.fit(sum_rows(frame), 0.9, None)
     ratios, k, scores = reference(x, 0.9)
     assert model.k == k and model.n_rows == 700
     np.testing.assert_allclose(model.explained_variance, ratios[:k], rtol=1e-5, atol=1e-9)
@@ -94,11 +94,11 @@ def test_distributed_fit_and_projection_equal_numpy(spark) -> None:
 
 def test_a_partition_reported_twice_is_added_once() -> None:
     x = structured(50)
-    param = pca.SumsParam()
-    first = pca.Sums(
+    param = SumsParam()
+    first = Sums(
         frozenset([0]), 30, x[:30].sum(axis=0, dtype=np.float64), x[:30].T.astype(np.float64) @ x[:30]
     )
-    second = pca.Sums(
+    second = Sums(
         frozenset([1]), 20, x[30:].sum(axis=0, dtype=np.float64), x[30:].T.astype(np.float64) @ x[30:]
     )
     total = param.zero(first)

@@ -1,11 +1,12 @@
 """What Orchard promises under overlaps, changes and faults, through the local stack with the real Spark job:
-nothing lost, nothing featurized twice, nothing half-done visible through the published tables."""
+nothing lost, nothing featurized twice, nothing half-done visible through the published tables.
+
+The change and fault cases each start from the same published run (run once, its state restored for each)."""
 
 from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,25 +14,37 @@ from typing import Any
 import numpy as np
 import pytest
 from guarantee_support import (
+    PublishedRun,
     column,
     finished,
     fresh_stack,
     image_bytes,
     partitions,
+    publish_first_run,
     published_run,
+    stack_holding,
     table_location,
     upload,
 )
+from local_support import run_location
 
-from orchard.local.flow import drain_queue, invoke_trigger, receive_batch, wait_until_entered
+from orchard.local.executions import ended_in, wait_until_entered
+from orchard.local.flow import drain_queue, invoke_trigger, receive_batch
 from orchard.local.invoke import LocalFunctionError
 from orchard.local.run import run_pending
 from orchard.local.stack import JOB_RUNNER, LocalStack
 from orchard.local.state import bucket_dir, save
 from orchard.query import run_query
-from orchard.soak import ended_in
+from orchard_contract.layout import MODELS_DATASET, report_path, run_path
+from orchard_contract.tables import PCA
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("baked_network")]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory, baked_network: Path) -> PublishedRun:
+    names = ["Apple/0.jpg", "Apple/1.jpg", "Pear/0.jpg", "Pear/1.jpg"]
+    return publish_first_run(tmp_path_factory.mktemp("published"), names)
 
 
 def start(stack: LocalStack) -> str:
@@ -69,25 +82,23 @@ def test_uploads_during_a_run_wait_for_it_and_every_image_is_featurized_once(tmp
         assert column(stack, "SELECT sum(featurized_this_run) FROM runs") == [12]
 
 
-def test_an_overwrite_is_refeaturized_and_a_deletion_leaves_the_next_snapshot(tmp_path: Path) -> None:
-    with fresh_stack(tmp_path / "state") as stack:
+def test_an_overwrite_is_refeaturized_and_a_deletion_leaves_the_next_snapshot(
+    first_run: PublishedRun,
+) -> None:
+    with stack_holding(first_run) as stack:
         s3, bucket = stack.client("s3"), stack.outputs["BucketName"]
-        paths = upload(stack, ["Apple/0.jpg", "Apple/1.jpg", "Pear/0.jpg", "Pear/1.jpg"], seed=1)
-        [_] = run_pending(stack)
+        paths, images = first_run.paths, stack.resolver.parameter("ImagesPrefix")
         new_content = image_bytes(999)
-        s3.put_object(Bucket=bucket, Key="images/Apple/0.jpg", Body=new_content)  # same key, new content
-        s3.delete_object(Bucket=bucket, Key="images/Pear/1.jpg")
+        s3.put_object(Bucket=bucket, Key=f"{images}Apple/0.jpg", Body=new_content)  # same key, new content
+        s3.delete_object(Bucket=bucket, Key=f"{images}Pear/1.jpg")
         [changed] = run_pending(stack)
-        s3.delete_object(Bucket=bucket, Key="images/Pear/0.jpg")  # a deletion alone starts a run too
+        s3.delete_object(Bucket=bucket, Key=f"{images}Pear/0.jpg")  # a deletion alone starts a run too
         [deleted] = run_pending(stack)
 
         assert (changed.status, deleted.status) == ("SUCCEEDED", "SUCCEEDED")
-        record = json.loads(
-            (
-                bucket_dir(stack.state_dir, bucket) / "results/run_records" / f"{changed.run_id}.json"
-            ).read_text()
-        )
-        assert (record["featurized_this_run"], record["reused_from_cache"], record["in_pca"]) == (1, 2, 3)
+        counts = "SELECT featurized_this_run, reused_from_cache, in_pca FROM runs WHERE run_id = "
+        counts += f"'{changed.run_id}'"
+        assert run_query(stack.state_dir, counts).rows == [(1, 2, 3)]
         assert sorted(column(stack, "SELECT path FROM pca")) == [paths[0], paths[1]]
         assert published_run(stack) == deleted.run_id
         assert_published_vector_is_from(
@@ -97,14 +108,15 @@ def test_an_overwrite_is_refeaturized_and_a_deletion_leaves_the_next_snapshot(tm
 
 def assert_published_vector_is_from(stack: LocalStack, run_id: str, path: str, sha256: str) -> None:
     """The run's PCA row for path is the projection of the feature row of that content, not the old one."""
-    results = bucket_dir(stack.state_dir, stack.outputs["BucketName"]) / "results"
+    saved = bucket_dir(stack.state_dir, stack.outputs["BucketName"])
     rows = column(
         stack, f"SELECT features FROM features WHERE path = '{path}' AND content_sha256 = '{sha256}'"
     )
     [features] = rows
-    model = np.load(results / "models" / f"run_id={run_id}" / "pca.npz")
-    inverse = np.divide(1.0, model["std"], out=np.zeros_like(model["std"]), where=model["std"] > 0)
-    expected = ((np.array(features) - model["mean"]) * inverse) @ model["components"]
+    results = stack.resolver.parameter("ResultsPrefix")
+    fitted = np.load(saved / run_path(results, MODELS_DATASET, run_id, "pca.npz"))
+    inverse = np.divide(1.0, fitted["std"], out=np.zeros_like(fitted["std"]), where=fitted["std"] > 0)
+    expected = ((np.array(features) - fitted["mean"]) * inverse) @ fitted["components"]
     [published] = column(stack, f"SELECT pca FROM pca_history WHERE run_id = '{run_id}' AND path = '{path}'")
     np.testing.assert_allclose(published, expected, rtol=1e-4, atol=1e-4)
 
@@ -121,10 +133,12 @@ class HalfWrittenJob:
         self.stack.functions.add(JOB_RUNNER, self.real)  # the next run is a healthy one
         result: dict[str, Any] = self.real(parameters, context)
         s3, bucket, run_id = self.stack.client("s3"), self.stack.outputs["BucketName"], parameters["Name"]
-        for obj in s3.list_objects_v2(Bucket=bucket, Prefix=f"results/pca/run_id={run_id}/")["Contents"]:
+        results = self.stack.resolver.parameter("ResultsPrefix")
+        pca_files = s3.list_objects_v2(Bucket=bucket, Prefix=run_path(results, PCA.dataset, run_id) + "/")
+        for obj in pca_files["Contents"]:
             s3.delete_object(Bucket=bucket, Key=obj["Key"])
         if self.fail:
-            s3.delete_object(Bucket=bucket, Key=f"results/runs/run_id={run_id}/report.json")
+            s3.delete_object(Bucket=bucket, Key=report_path(results, run_id))
             raise LocalFunctionError("EMRServerless.JobRunFailed", f"{run_id}: executor lost half-way")
         return result
 
@@ -164,25 +178,24 @@ FAULTS = {
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_fault_keeps_the_published_run_and_a_retrigger_completes_without_duplicates(
-    tmp_path: Path, fault: str
+    first_run: PublishedRun, fault: str
 ) -> None:
-    with fresh_stack(tmp_path / "state") as stack:
-        before = upload(stack, ["Apple/0.jpg", "Apple/1.jpg", "Pear/0.jpg"], seed=1)
-        [published] = run_pending(stack)
+    with stack_holding(first_run) as stack:
+        before = first_run.paths
         added = upload(stack, ["Plum/0.jpg", "Plum/1.jpg"], seed=2)
-        messages, queue = receive_batch(stack, 1000), stack.resolver.attributes["ImageEventsQueue.Arn"]
+        messages = receive_batch(stack, 1000)
         inject(stack, fault)
-        failed = invoke_trigger(stack, "orchard-trigger", messages, queue)["run"]
+        failed = invoke_trigger(stack, messages)["run"]
         described = finished(stack, failed["execution_arn"])
         save(stack)
 
         assert (described["status"], described.get("error")) == ("FAILED", FAULTS[fault])
-        assert published_run(stack) == published.run_id
+        assert published_run(stack) == first_run.run_id
         for table in ("pca", "rejects"):
-            assert table_location(stack, table).endswith(f"/{table}/run_id={published.run_id}/")
+            assert table_location(stack, table) == run_location(stack, table, first_run.run_id)
         assert sorted(column(stack, "SELECT path FROM pca")) == sorted(before)
         # History lists validated runs only: one that failed while publishing was validated, others were not.
-        validated = [published.run_id] + (
+        validated = [first_run.run_id] + (
             [failed["execution_name"]] if fault == "catalog fails half-way" else []
         )
         assert partitions(stack, "pca_history") == sorted(validated)
@@ -192,7 +205,7 @@ def test_a_fault_keeps_the_published_run_and_a_retrigger_completes_without_dupli
         }
         assert runs[failed["execution_name"]] == ("failed", FAULTS[fault])
 
-        retried = invoke_trigger(stack, "orchard-trigger", messages, queue)["run"]  # the same events again
+        retried = invoke_trigger(stack, messages)["run"]  # the same events again
         assert retried["execution_name"] == failed["execution_name"] + "-r2"
         assert finished(stack, retried["execution_arn"])["status"] == "SUCCEEDED"
         save(stack)

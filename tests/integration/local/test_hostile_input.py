@@ -1,5 +1,6 @@
-"""Hostile and odd uploads (orchard/hostile.py) through the whole local flow with the real Spark job: each is
-featurized or rejected with its reason, none fails the run, and nothing is written outside its place."""
+"""Hostile and odd uploads (tests/corpora/hostile.py) through the whole local flow with the real Spark job:
+each is featurized or rejected with its reason, none fails the run, and nothing is written outside its
+place."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hostile import HostileUpload, hostile_uploads
 
-from orchard.hostile import HostileUpload, hostile_uploads
+from orchard.local.flow import put_objects
 from orchard.local.keys import KeyFolder
 from orchard.local.run import Execution, local_stack, run_pending
 from orchard.local.stack import LocalStack
 from orchard.local.state import bucket_dir
 from orchard.query import run_query
+from orchard_contract.layout import report_path
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("baked_network")]
 
 WRITTEN_BY_THE_FLOW = ("manifests/", "results/", "logs/")
 
@@ -41,13 +44,12 @@ class Flow:
 
 
 @pytest.fixture(scope="module")
-def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
+def flow(tmp_path_factory: pytest.TempPathFactory, baked_network: Path) -> Iterator[Flow]:
     state = tmp_path_factory.mktemp("hostile") / "state"
     uploads = hostile_uploads()
     with local_stack(state, {"ImageSize": "96"}, fresh=True, echo=False) as stack:
         s3, bucket = stack.client("s3"), stack.outputs["BucketName"]
-        for upload in uploads:
-            s3.put_object(Bucket=bucket, Key=upload.key, Body=upload.body)
+        put_objects(stack, {upload.key: upload.body for upload in uploads})
         started = time.monotonic()
         executions = run_pending(stack)
         seconds = time.monotonic() - started
@@ -87,11 +89,11 @@ def test_ignored_keys_are_nowhere(flow: Flow) -> None:
 
 
 def test_the_report_counts_every_listed_file_once(flow: Flow) -> None:
-    run_id = flow.executions[-1].run_id
-    report = (
-        bucket_dir(flow.state, flow.stack.outputs["BucketName"]) / f"results/runs/run_id={run_id}/report.json"
-    )
-    counts = json.loads(report.read_text())["counts"]
+    results = flow.stack.resolver.parameter("ResultsPrefix")
+    report = report_path(results, flow.executions[-1].run_id)
+    counts = json.loads((bucket_dir(flow.state, flow.stack.outputs["BucketName"]) / report).read_text())[
+        "counts"
+    ]
     assert counts["listed"] == counts["in_pca"] + counts["rejected"]
     assert (counts["in_pca"], counts["rejected"]) == (
         len(flow.expected("featurized")),

@@ -15,18 +15,17 @@ from pathlib import Path
 import pytest
 from iam_check import denied, evaluate, lines
 from iam_flow import FlowCalls, flow_calls
+from local_support import HAPPY_PATH, run_location
 
+from orchard.local import REPO
 from orchard.local.run import Execution, local_stack, upload_and_run
 from orchard.local.stack import LocalStack
 from orchard.local.state import bucket_dir
-from orchard.local_spark import REPO
 from orchard.query import run_query
 from orchard.samples import CORRUPT_NAME, fruit_image, write_samples
+from orchard_contract.layout import report_path
 
 pytestmark = pytest.mark.slow
-
-HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "HasJobRunId",
-              "RecordJobUsage", "Validate", "IsRunValid", "CatalogAndPublish", "Published"]  # fmt: skip
 
 
 @dataclass
@@ -38,8 +37,8 @@ class Flow:
     aws_calls: FlowCalls  # every AWS call of the flow, by role (tests/iam)
 
     def report(self, execution: Execution) -> dict:
-        results = bucket_dir(self.state, self.stack.outputs["BucketName"]) / "results"
-        return json.loads((results / "runs" / f"run_id={execution.run_id}" / "report.json").read_text())
+        report = report_path(self.stack.resolver.parameter("ResultsPrefix"), execution.run_id)
+        return json.loads((bucket_dir(self.state, self.stack.outputs["BucketName"]) / report).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +69,9 @@ def test_glue_tables_and_partitions_exist(flow):
     glue = flow.stack.client("glue")
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="orchard")["TableList"]}
     assert set(tables) == {"pca", "rejects", "pca_history", "rejects_history", "features", "runs"}
-    assert tables["pca"]["StorageDescriptor"]["Location"].endswith(f"/pca/run_id={flow.second.run_id}/")
+    assert tables["pca"]["StorageDescriptor"]["Location"] == run_location(
+        flow.stack, "pca", flow.second.run_id
+    )
     for name in ("pca_history", "rejects_history", "features"):
         partitions = glue.get_partitions(DatabaseName="orchard", TableName=name)["Partitions"]
         assert sorted(p["Values"][0] for p in partitions) == sorted([flow.first.run_id, flow.second.run_id])
@@ -107,20 +108,19 @@ def test_every_call_of_the_flow_and_the_job_is_allowed_for_its_role(flow, iam_ev
     assert not denied(decisions), lines(denied(decisions))
 
 
-def readme_queries() -> list[str]:
-    text = (REPO / "README.md").read_text()
-    aws = text[text.index("<!-- aws:begin -->") : text.index("<!-- aws:end -->")]
-    blocks = re.findall(r"```sql\n(.*?)```", aws, re.S)
+def documented_queries() -> list[str]:
+    """The Athena queries of docs/queries.md (its ```sql blocks)."""
+    blocks = re.findall(r"```sql\n(.*?)```", (REPO / "docs" / "queries.md").read_text(), re.S)
     return [q.strip() for block in blocks for q in block.split(";") if q.strip()]
 
 
-def test_readme_has_the_athena_queries():
-    assert len(readme_queries()) == 4
+def test_the_docs_have_the_athena_queries():
+    assert len(documented_queries()) == 4
 
 
 @pytest.mark.parametrize("index", range(4))
-def test_readme_queries_run_unchanged_and_answer(flow, index):
-    sql = readme_queries()[index]
+def test_documented_queries_run_unchanged_and_answer(flow, index):
+    sql = documented_queries()[index]
     assert run_query(flow.state, sql).columns
 
     # With the placeholder image replaced by one the flow published, every query returns rows.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,10 +14,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from orchard.local.invoke import add_import_path, import_path
+from orchard.local.template import functions, load_template
+from orchard_contract.tables import FEATURE_DIM, FEATURES_COLUMNS, PCA_COLUMNS, REJECTS_COLUMNS, Columns
+
 REPO = Path(__file__).resolve().parents[3]
-# The handlers live in functions/<name>/app.py (SAM layout); tests import them as functions.<name>.app.
+# The handlers live in functions/<name>/app.py (SAM layout); tests import them as functions.<name>.app, and
+# what they import from their folder and their layers resolves as on Lambda (/var/task, /opt/python).
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+for _function in functions(load_template()):
+    add_import_path(import_path(REPO / _function.code_uri))
 
 TEMPLATE = REPO / "template.yaml"
 
@@ -23,23 +32,40 @@ REGION = "us-east-1"
 BUCKET = "orchard-123456789012-us-east-1"
 RESULTS = f"s3://{BUCKET}/results"
 DATABASE = "orchard"
+# A state machine definition's ${Name} placeholders (filled by DefinitionSubstitutions).
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
-PCA_SCHEMA = pa.schema([("path", pa.string()), ("label", pa.string()), ("pca", pa.list_(pa.float32()))])
-REJECTS_SCHEMA = pa.schema([("path", pa.string()), ("label", pa.string()), ("reason", pa.string())])
-FEATURES_SCHEMA = pa.schema(
-    [
-        ("path", pa.string()),
-        ("label", pa.string()),
-        ("features", pa.list_(pa.float32())),
-        ("content_sha256", pa.string()),
-        ("size", pa.int64()),
-        ("modified", pa.timestamp("us", tz="UTC")),
-        ("model_id", pa.string()),
-        ("weights_id", pa.string()),
-        ("image_size", pa.int32()),
-        ("runtime", pa.string()),
-    ]
-)
+ARROW_TYPES = {
+    "string": pa.string(),
+    "float": pa.float32(),
+    "double": pa.float64(),
+    "int": pa.int32(),
+    "bigint": pa.int64(),
+    "boolean": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+def arrow_type(hive_type: str) -> pa.DataType:
+    """The Arrow type the job writes for a Hive type of the contract."""
+    if hive_type.startswith("array<"):
+        return pa.list_(arrow_type(hive_type.removeprefix("array<").removesuffix(">")))
+    return ARROW_TYPES[hive_type]
+
+
+def arrow_schema(columns: Columns) -> pa.Schema:
+    return pa.schema([(name, arrow_type(hive_type)) for name, hive_type in columns])
+
+
+PCA_SCHEMA = arrow_schema(PCA_COLUMNS)
+REJECTS_SCHEMA = arrow_schema(REJECTS_COLUMNS)
+FEATURES_SCHEMA = arrow_schema(FEATURES_COLUMNS)
+
+
+def fill_placeholders(text: str, values: Mapping[str, Any] | Callable[[str], Any]) -> str:
+    """The definition text with each ${Name} replaced by its value (a mapping, or a function of the name)."""
+    value_of = values if callable(values) else values.__getitem__
+    return PLACEHOLDER.sub(lambda match: str(value_of(match.group(1))), text)
 
 
 @dataclass
@@ -87,7 +113,7 @@ def sample_run(run_id: str, images: int = 4, rejected: int = 1, k: int = 3) -> R
         {
             "path": paths[:accepted],
             "label": labels[:accepted],
-            "features": [[0.5] * 1280 for _ in range(accepted)],
+            "features": [[0.5] * FEATURE_DIM for _ in range(accepted)],
             "content_sha256": ["0" * 64] * accepted,
             "size": [1000] * accepted,
             "modified": [datetime(2025, 3, 14, tzinfo=UTC)] * accepted,
@@ -143,3 +169,7 @@ def branches(statement: dict[str, Any]) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def resources_of(transformed: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {n: r.get("Properties", {}) for n, r in transformed["Resources"].items() if r["Type"] == kind}

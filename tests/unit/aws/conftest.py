@@ -13,6 +13,7 @@ from aws_support import (
     DATABASE,
     REGION,
     REPO,
+    RESULTS,
     TEMPLATE,
     LambdaContext,
     RunOutputs,
@@ -22,6 +23,9 @@ from aws_support import (
 from iam_roles import transform_template
 from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
+
+from orchard_contract.layout import S3Uri, report_path, run_path
+from orchard_contract.tables import FEATURES, PCA, REJECTS
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard:1"
 
@@ -66,20 +70,16 @@ def make_run() -> Callable[..., RunOutputs]:
 @pytest.fixture
 def write_run(session: boto3.Session) -> Callable[[RunOutputs], None]:
     s3 = session.client("s3")
+    root = S3Uri.parse(RESULTS).key
 
     def write(run: RunOutputs) -> None:
-        for dataset, table in (("pca", run.pca), ("rejects", run.rejects), ("features", run.features)):
-            prefix = f"results/{dataset}/run_id={run.run_id}/"
-            s3.put_object(Bucket=BUCKET, Key=f"{prefix}_SUCCESS", Body=b"")
+        for spec, table in ((PCA, run.pca), (REJECTS, run.rejects), (FEATURES, run.features)):
+            s3.put_object(Bucket=BUCKET, Key=run_path(root, spec.dataset, run.run_id, "_SUCCESS"), Body=b"")
             if table.num_rows:
-                s3.put_object(
-                    Bucket=BUCKET, Key=f"{prefix}part-00000-c000.snappy.parquet", Body=parquet_bytes(table)
-                )
-        s3.put_object(
-            Bucket=BUCKET,
-            Key=f"results/runs/run_id={run.run_id}/report.json",
-            Body=json.dumps(run.report, indent=2).encode(),
-        )
+                part = run_path(root, spec.dataset, run.run_id, "part-00000-c000.snappy.parquet")
+                s3.put_object(Bucket=BUCKET, Key=part, Body=parquet_bytes(table))
+        report = json.dumps(run.report, indent=2).encode()
+        s3.put_object(Bucket=BUCKET, Key=report_path(root, run.run_id), Body=report)
 
     return write
 

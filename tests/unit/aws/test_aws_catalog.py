@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-import botocore.session
+import glue_tables
 import pytest
 from aws_support import BUCKET, DATABASE, RESULTS
 
 from functions.catalog import app as catalog
-from functions.validate import app as validate
+from orchard_contract.tables import PCA_COLUMNS, PUBLISHED_RUN, RUNS, RUNS_COLUMNS
 
 FIRST = "orchard-20250314T092655Z-00000000000000000000000000000001"
 SECOND = "orchard-20250314T101500Z-00000000000000000000000000000002"
@@ -38,7 +38,7 @@ def partitions(session, name: str) -> list[list[str]]:
 def record(session, run_id: str) -> dict:
     body = (
         session.client("s3")
-        .get_object(Bucket=BUCKET, Key=f"results/run_records/{run_id}.json")["Body"]
+        .get_object(Bucket=BUCKET, Key=f"results/{RUNS.dataset}/{run_id}.json")["Body"]
         .read()
     )
     assert body.count(b"\n") == 1  # one JSON object per line for the JSON SerDe
@@ -53,13 +53,9 @@ def test_publish_creates_tables_and_points_pca_at_the_run(session, make_run, wri
     assert result["published"] is True
     pca = table(session, "pca")
     assert pca["StorageDescriptor"]["Location"] == f"{RESULTS}/pca/run_id={FIRST}/"
-    assert [(c["Name"], c["Type"]) for c in pca["StorageDescriptor"]["Columns"]] == [
-        ("path", "string"),
-        ("label", "string"),
-        ("pca", "array<float>"),
-    ]
+    assert tuple((c["Name"], c["Type"]) for c in pca["StorageDescriptor"]["Columns"]) == PCA_COLUMNS
     assert pca["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
-    assert pca["Parameters"]["orchard.run_id"] == FIRST
+    assert pca["Parameters"][PUBLISHED_RUN] == FIRST
     assert table(session, "rejects")["StorageDescriptor"]["Location"] == f"{RESULTS}/rejects/run_id={FIRST}/"
     assert partitions(session, "pca_history") == [[FIRST]]
     assert partitions(session, "features") == [[FIRST]]
@@ -74,7 +70,7 @@ def test_run_record_has_counts_variance_usage_and_cost(session, make_run, write_
     result = catalog.lambda_handler(publish_event(load_event, FIRST, "2025-03-14T09:28:01.123Z"), context)
 
     row = record(session, FIRST)
-    assert set(row) == {name for name, _ in catalog.RUNS_COLUMNS}
+    assert set(row) == {name for name, _ in RUNS_COLUMNS}
     assert row | {"recorded_at": None} == row | {
         "run_id": FIRST,
         "status": "succeeded",
@@ -169,17 +165,17 @@ def test_features_partitions_cover_every_run_the_snapshot_reads(
 
 def publish_failing_at_the_pca_switch(monkeypatch, event: dict, context) -> None:
     """Run the publish with Glue failing on the pca switch (after rejects switched), then restore Glue."""
-    switch = catalog.Catalog.put_table
+    switch = glue_tables.Catalog.put_table
 
     def fail_on_pca(self, wanted):
         if wanted["Name"] == "pca":
             raise RuntimeError("Glue is unavailable")
         switch(self, wanted)
 
-    monkeypatch.setattr(catalog.Catalog, "put_table", fail_on_pca)
+    monkeypatch.setattr(glue_tables.Catalog, "put_table", fail_on_pca)
     with pytest.raises(RuntimeError):
         catalog.lambda_handler(event, context)
-    monkeypatch.setattr(catalog.Catalog, "put_table", switch)
+    monkeypatch.setattr(glue_tables.Catalog, "put_table", switch)
 
 
 def test_a_publish_that_failed_half_way_is_undone_by_the_failure_record(
@@ -200,7 +196,7 @@ def test_a_publish_that_failed_half_way_is_undone_by_the_failure_record(
 
     for name in ("pca", "rejects"):
         assert table(session, name)["StorageDescriptor"]["Location"].endswith(f"/{name}/run_id={FIRST}/")
-        assert table(session, name)["Parameters"][catalog.PUBLISHED_RUN] == FIRST
+        assert table(session, name)["Parameters"][PUBLISHED_RUN] == FIRST
 
 
 def test_a_first_publish_that_failed_half_way_leaves_no_rejects_table(
@@ -253,56 +249,3 @@ def test_failure_before_any_run_creates_the_runs_table(session, context):
 
     assert table(session, "runs")["StorageDescriptor"]["Location"] == f"{RESULTS}/run_records/"
     assert record(session, "manual-1")["cause"] == "The execution input must be ..."
-
-
-GET_JOB_RUN = botocore.session.get_session().get_service_model("emr-serverless").operation_model("GetJobRun")
-JOB_RUN_SHAPE = GET_JOB_RUN.output_shape.members["jobRun"]
-# Every resource-utilization figure a JobRun can carry (total and billed), by the model's member names.
-UTILIZATIONS = [
-    name
-    for name, shape in JOB_RUN_SHAPE.members.items()
-    if shape.type_name == "structure" and shape.members and all(m.endswith("Hour") for m in shape.members)
-]
-
-
-def boto3_casing(name: str) -> str:
-    return name
-
-
-def step_functions_casing(name: str) -> str:
-    """An aws-sdk task answers with the model's member names, first letter upper-cased (sdk_integration)."""
-    return name[:1].upper() + name[1:]
-
-
-@pytest.mark.parametrize("casing", [boto3_casing, step_functions_casing])
-@pytest.mark.parametrize("utilization", UTILIZATIONS)
-def test_usage_is_read_from_each_utilization_a_job_run_carries(utilization, casing):
-    figures = {member: float(i + 1) for i, member in enumerate(JOB_RUN_SHAPE.members[utilization].members)}
-    job_run = {
-        casing("jobRunId"): "00fjobrun",
-        casing("totalExecutionDurationSeconds"): 412,
-        casing(utilization): {casing(member): value for member, value in figures.items()},
-    }
-    assert set(job_run) <= {casing(member) for member in JOB_RUN_SHAPE.members}
-
-    usage = catalog.usage_from_job_run(job_run)
-
-    read = {name.replace("_", "").removesuffix("s"): value for name, value in usage.items()}
-    assert read == read | {member.lower(): value for member, value in figures.items()}
-    assert (usage["job_run_id"], usage["job_seconds"]) == ("00fjobrun", 412)
-
-
-def test_utilizations_are_found_in_the_model():
-    assert {"totalResourceUtilization", "billedResourceUtilization"} <= set(UTILIZATIONS)
-
-
-def test_an_answer_of_the_wrong_shape_gives_no_usage_and_fails_no_run():
-    assert catalog.usage_from_job_run(catalog.job_run_of({"Error": "NoJobRunId", "Cause": "..."})) == {}
-    odd = catalog.usage_from_job_run({"JobRunId": 7, "TotalResourceUtilization": {"VCPUHour": "2"}})
-    assert set(odd.values()) == {None}
-
-
-def test_catalog_columns_match_the_contract_validate_enforces():
-    assert catalog.PCA_COLUMNS == validate.PCA_COLUMNS
-    assert catalog.REJECTS_COLUMNS == validate.REJECTS_COLUMNS
-    assert catalog.FEATURES_COLUMNS == validate.FEATURES_COLUMNS

@@ -15,7 +15,7 @@ from image_build import stage_values
 
 from orchard.local.template import Resolver, load_template
 from orchard_job.artifact import BAKED_ENV
-from orchard_job.model import IMAGENET_ENV
+from orchard_job.network import IMAGENET_ENV
 
 # Supported worker configurations: vCPU -> (min GB, max GB, step GB). Spark adds memoryOverhead to the heap,
 # 10% of it and at least 384 MB.
@@ -25,6 +25,7 @@ MIN_OVERHEAD_GB = Decimal("0.384")
 # Name length limits of the resources the template names after the stack (AWS API references).
 NAME_LIMITS = {
     "AWS::Serverless::Function": ("FunctionName", 64),
+    "AWS::Serverless::LayerVersion": ("LayerName", 140),
     "AWS::Serverless::StateMachine": ("Name", 80),
     "AWS::EMRServerless::Application": ("Name", 64),
     "AWS::Athena::WorkGroup": ("Name", 128),
@@ -134,7 +135,7 @@ def longest_stack_name(template: dict[str, Any]) -> int:
 def test_stack_name_limit_is_the_one_the_docs_give(raw):
     longest = longest_stack_name(raw)
     assert 30 <= longest < 128
-    docs = (REPO / "README.md").read_text()
+    docs = (REPO / "docs" / "aws.md").read_text()
     assert f"stack name of at most {longest} characters" in docs
 
 

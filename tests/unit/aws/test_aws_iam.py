@@ -18,15 +18,16 @@ from typing import Any
 import pytest
 from emrfs_model import JobRun, example_runs, job_calls
 from iam_calls import Call, UnmappedOperationError, requests
-from iam_check import denied, evaluate, lines
+from iam_check import authorizations, denied, evaluate, lines
 from iam_derived import derived_calls
 from iam_eval import Request
 from iam_roles import JOB, STATE_MACHINE, Deployment, deployment
 
 from orchard.local.run import local_stack
-from orchard.local.template import Resolver
+from orchard.local.template import STACK_NAME, STACK_UUID, Resolver
 
 WEIGHTS = "s3://weights-bucket/mobilenet/no_top.h5"
+NEIGHBOUR = "neighbour"  # another stack in the same account and region
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,36 @@ def test_every_derived_and_modelled_call_is_allowed(deployed, iam_evaluator):
     decisions = evaluate(iam_evaluator, deployed, all_calls(deployed))
     assert len(decisions) > 500
     assert not denied(decisions), lines(denied(decisions))
+
+
+def in_neighbour_stack(deployed: Deployment, resource: str) -> str:
+    """The same resource of the neighbouring stack: its names carry that stack's name and id, its EMR
+    application another id. A resource of the account ("*", the rule Step Functions keeps for it) stays."""
+    application = deployed.resolver.attributes["EmrApplication.ApplicationId"]
+    resource = resource.replace(application, "00fneighbourapp").replace(STACK_NAME, NEIGHBOUR)
+    return resource.replace(STACK_UUID.split("-")[0], "ffffffff")
+
+
+def test_no_role_reaches_a_neighbouring_stacks_resources(deployed, iam_evaluator):
+    """Each authorization the stack's calls need, aimed at the same resource of another stack, is refused:
+    no grant's wildcard reaches past this stack (the job runs, the role passed, the queue, a log group)."""
+    needed = authorizations(deployed, all_calls(deployed))
+    probes = [replace(r, resource=in_neighbour_stack(deployed, r.resource)) for r in needed]
+    probes = [probe for probe, request in zip(probes, needed, strict=True) if probe != request]
+    assert {p.action for p in probes} >= {"iam:PassRole", "emr-serverless:StartJobRun", "s3:GetObject"}
+
+    allowed = [d for d in iam_evaluator.evaluate(deployed.policies(), probes) if d.allowed]
+    assert not allowed, lines(allowed)
+
+
+def test_the_job_role_is_passed_to_emr_serverless_only(deployed, iam_evaluator):
+    passes = [r for r in authorizations(deployed, all_calls(deployed)) if r.action == "iam:PassRole"]
+    assert passes
+    services = ["lambda.amazonaws.com", "states.amazonaws.com", "ec2.amazonaws.com", "glue.amazonaws.com"]
+    probes = [replace(r, context={"iam:PassedToService": s}) for r in passes for s in services]
+
+    allowed = [d for d in iam_evaluator.evaluate(deployed.policies(), probes) if d.allowed]
+    assert not allowed, lines(allowed)
 
 
 def test_the_check_finds_a_tagged_job_start_without_tag_permission(transformed, local, iam_evaluator):

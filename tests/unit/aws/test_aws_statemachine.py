@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import time
 import zipfile
 from typing import Any
 
 import boto3
 import pytest
-from aws_support import BUCKET, REGION, REPO
+from aws_support import BUCKET, REGION, REPO, fill_placeholders
 from moto import mock_aws
 
 SUBSTITUTIONS = {
@@ -60,7 +59,7 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> Any:
                 Code={"ZipFile": code.getvalue()},
             )["FunctionArn"]
         asl = (REPO / "statemachine" / "orchard.asl.json").read_text()
-        definition = re.sub(r"\$\{(\w+)\}", lambda m: substitutions[m.group(1)], asl)
+        definition = fill_placeholders(asl, substitutions)
         client = session.client("stepfunctions")
         created = client.create_state_machine(name="orchard", definition=definition, roleArn=role)
         yield client, created["stateMachineArn"]

@@ -17,11 +17,14 @@ from typing import Any
 
 import boto3
 import pytest
+import run_records
 
-from functions.catalog import app as catalog
-from orchard.local.flow import history, visits, wait_for
+from orchard.local.executions import history, visits, wait_for
 from orchard.local.job_runner import start_job_run_request
 from orchard.local.stack import JOB_RUNNER, LocalStack
+
+# Each case deploys the local stack and executes the definition: the full suite's, not make test-fast's.
+pytestmark = pytest.mark.slow
 
 HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "HasJobRunId",
               "RecordJobUsage", "Validate", "IsRunValid", "CatalogAndPublish", "Published"]  # fmt: skip
@@ -29,6 +32,7 @@ TO_THE_JOB = HAPPY_PATH[:5]
 PATH_ERROR = "could not be found in the input"  # moto's words for a JSONPath that selects nothing
 FUNCTIONS = {"gate": "GateFunction", "validate": "ValidateFunction", "catalog": "CatalogFunction",
              "record_failure": "RecordFailureFunction"}  # fmt: skip
+RUN_ID = "orchard-20250314T092655Z-00000000000000000000000000000001"  # the execution's name
 
 
 @dataclass
@@ -91,7 +95,7 @@ def run(answers: Answers) -> Execution:
     sfn, bucket = answers.stack.client("stepfunctions"), answers.stack.outputs["BucketName"]
     arn = sfn.start_execution(
         stateMachineArn=answers.stack.outputs["StateMachineArn"],
-        name="orchard-20250314T092655Z-00000000000000000000000000000001",
+        name=RUN_ID,
         input=json.dumps({"manifest": f"s3://{bucket}/manifests/batch.txt"}),
     )["executionArn"]
     described = wait_for(answers.stack, arn, timeout=60)
@@ -121,13 +125,16 @@ def recorded_failure(answers: Answers) -> dict[str, Any]:
     return error
 
 
-def test_the_catalog_gets_the_job_runs_usage(answers):
+def test_the_job_run_is_keyed_by_the_run_id_and_its_usage_reaches_the_catalog(answers):
     execution = run(answers)
 
     assert (execution.status, execution.states, execution.runtime_errors) == ("SUCCEEDED", HAPPY_PATH, [])
     [job_parameters] = answers.received["job"]
+    # A valid StartJobRun request (botocore's model checks it) that a retried task cannot start twice.
+    request = start_job_run_request(job_parameters)
+    assert request["clientToken"] == request["name"] == RUN_ID
     [published] = answers.received["catalog"]
-    usage = catalog.usage_from_job_run(catalog.job_run_of(published["usage"]))
+    usage = run_records.usage_from_job_run(run_records.job_run_of(published["usage"]))
     runs = answers.stack.client("emr-serverless").list_job_runs(applicationId=job_parameters["ApplicationId"])
     assert [usage["job_run_id"]] == [r["id"] for r in runs["jobRuns"]]
 
@@ -169,7 +176,7 @@ def test_a_job_answer_without_a_job_run_id_publishes_without_usage(answers, answ
     assert execution.states == [*TO_THE_JOB, "HasJobRunId", "NoJobRunId", *HAPPY_PATH[7:]]
     [published] = answers.received["catalog"]
     assert published["usage"]["Error"] == "NoJobRunId"
-    assert catalog.usage_from_job_run(catalog.job_run_of(published["usage"])) == {}
+    assert run_records.usage_from_job_run(run_records.job_run_of(published["usage"])) == {}
 
 
 def test_a_get_job_run_answer_without_a_job_run_publishes_without_usage(answers):
@@ -183,7 +190,7 @@ def test_a_get_job_run_answer_without_a_job_run_publishes_without_usage(answers)
 
     assert (execution.status, execution.states, execution.runtime_errors) == ("SUCCEEDED", HAPPY_PATH, [])
     [published] = answers.received["catalog"]
-    assert catalog.usage_from_job_run(catalog.job_run_of(published["usage"])) == {}
+    assert run_records.usage_from_job_run(run_records.job_run_of(published["usage"])) == {}
 
 
 @pytest.mark.parametrize("answer", [{}, None, {"valid": "yes"}, {"valid": False}])

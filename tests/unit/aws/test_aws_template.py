@@ -1,4 +1,8 @@
-"""template.yaml + statemachine/*.asl.json: lint (before and after the SAM transform), IAM, ASL wiring."""
+"""template.yaml + statemachine/*.asl.json: lint (before and after the SAM transform), ASL wiring.
+
+The EMR task's Parameters are checked against botocore's StartJobRun model on every local run of the
+definition (orchard.local.job_runner), roles by the IAM check (test_aws_iam.py), packaging by
+test_aws_packaging.py."""
 
 from __future__ import annotations
 
@@ -7,9 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import botocore.session
-from aws_support import REPO, TEMPLATE, as_list, policy_statements
-from botocore.validate import ParamValidator
+from aws_support import PLACEHOLDER, REPO, TEMPLATE
 from cfnlint.api import ManualArgs, lint
 from statelint.linter import Linter
 
@@ -39,7 +41,7 @@ def asl() -> dict[str, Any]:
 
 
 def test_placeholders_match_definition_substitutions(template):
-    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL.read_text()))
+    placeholders = set(PLACEHOLDER.findall(ASL.read_text()))
     substitutions = set(template["Resources"]["StateMachine"]["Properties"]["DefinitionSubstitutions"])
     assert placeholders == substitutions
 
@@ -78,121 +80,6 @@ def test_lambda_tasks_use_lambda_invoke_with_payload():
     for name in ("Validate", "CatalogAndPublish", "RecordFailure"):
         assert states[name]["Resource"] == "arn:aws:states:::lambda:invoke"
         assert "Payload" in states[name]["Parameters"]
-
-
-def resolve(value: Any, state: dict[str, Any], context: dict[str, Any]) -> Any:
-    """Evaluate the simple JSONPaths and States.Array of a Parameters block against sample data."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if key.endswith(".$"):
-                out[key[:-2]] = evaluate(item, state, context)
-            else:
-                out[key] = resolve(item, state, context)
-        return out
-    return value
-
-
-def evaluate(expression: str, state: dict[str, Any], context: dict[str, Any]) -> Any:
-    if expression.startswith("States.Array("):
-        inner = expression[len("States.Array(") : -1]
-        return [evaluate(arg.strip(), state, context) for arg in re.findall(r"'[^']*'|[^,]+", inner)]
-    if expression.startswith("'"):
-        return expression.strip("'")
-    root, path = (context, expression[3:]) if expression.startswith("$$.") else (state, expression[2:])
-    for part in path.split("."):
-        root = root[part]
-    return root
-
-
-def pascal_to_model(params: dict[str, Any], shape: Any) -> dict[str, Any]:
-    """Step Functions' PascalCase parameters -> the service model's member names, guided by the shape."""
-    members = {name.lower(): name for name in shape.members}
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        member = members[key.lower()]
-        member_shape = shape.members[member]
-        out[member] = pascal_to_model(value, member_shape) if member_shape.type_name == "structure" else value
-    return out
-
-
-def test_emr_task_parameters_are_a_valid_start_job_run_request(template):
-    substitutions = {
-        "BucketName": "orchard-123456789012-us-east-1",
-        "ImagesPrefix": "images/",
-        "ResultsPrefix": "results",
-        "ApplicationId": "00fabcdexample",
-        "JobRoleArn": "arn:aws:iam::123456789012:role/orchard-JobRole-ABC",
-        "EntryPoint": "local:///opt/orchard/featurize.py",
-        "SparkSubmitParameters": "--conf spark.executor.cores=4",
-        "Weights": "imagenet",
-        "ImageSize": "224",
-        "Runtime": "tflite",
-        "PcaFlag": "--variance",
-        "PcaValue": "0.95",
-    }
-    text = re.sub(r"\$\{(\w+)\}", lambda m: substitutions.get(m.group(1), "x"), ASL.read_text())
-    states = json.loads(text)["States"]
-    name = "orchard-20250314T092655Z-3f1c2a9b8d7e6f5a4b3c2d1e0f9a8b7c"
-    context = {"Execution": {"Name": name, "StartTime": "2025-03-14T09:28:01.123Z"}}
-    state = {"manifest": f"s3://orchard-123456789012-us-east-1/manifests/{name}.txt"}
-    state["run"] = resolve(states["Prepare"]["Parameters"], state, context)
-
-    assert states["RunFeaturizeJob"]["Resource"] == "arn:aws:states:::emr-serverless:startJobRun.sync"
-    params = resolve(states["RunFeaturizeJob"]["Parameters"], state, context)
-    model = botocore.session.get_session().get_service_model("emr-serverless")
-    shape = model.operation_model("StartJobRun").input_shape
-    request = pascal_to_model(params, shape)
-    report = ParamValidator().validate(request, shape)
-
-    assert not report.has_errors(), report.generate_report()
-    assert request["clientToken"] == request["name"] == name
-    arguments = request["jobDriver"]["sparkSubmit"]["entryPointArguments"]
-    assert arguments[:8] == [
-        "--input",
-        "s3://orchard-123456789012-us-east-1/images/",
-        "--manifest",
-        state["manifest"],
-        "--output",
-        "s3://orchard-123456789012-us-east-1/results",
-        "--run-id",
-        name,
-    ]
-    assert arguments[-2:] == ["--variance", "0.95"]
-
-
-def test_pass_role_only_for_the_job_role_to_emr_serverless(transformed):
-    passes = [s for _, s in policy_statements(transformed) if "iam:PassRole" in as_list(s["Action"])]
-    assert passes == [
-        {
-            "Sid": "PassJobRoleToEmrServerlessOnly",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": {"Fn::GetAtt": ["JobRole", "Arn"]},
-            "Condition": {"StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}},
-        }
-    ]
-
-
-def test_state_machine_emr_permissions_are_scoped(transformed):
-    statements = {s.get("Sid"): s for role, s in policy_statements(transformed) if role == "StateMachineRole"}
-    assert statements["StartJobOnOrchardApplication"]["Resource"] == {"Fn::GetAtt": ["EmrApplication", "Arn"]}
-    assert statements["WatchOrchardJobRuns"]["Resource"] == {"Fn::Sub": "${EmrApplication.Arn}/jobruns/*"}
-    rule = statements["SyncIntegrationManagedRule"]["Resource"]["Fn::Sub"]
-    assert rule.endswith(":rule/StepFunctionsGetEventsForEMRServerlessJobRule")
-    star = [s for s in statements.values() if s["Resource"] == "*"]
-    assert [s["Sid"] for s in star] == ["StateMachineLogDelivery"]
-    assert all(a.startswith("logs:") for a in star[0]["Action"])
-
-
-def test_functions_run_python_312_with_their_own_requirements(template):
-    functions = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
-    assert template["Globals"]["Function"]["Runtime"] == "python3.12"
-    for resource in functions.values():
-        folder = REPO / resource["Properties"]["CodeUri"]
-        assert (folder / "app.py").exists() and (folder / "requirements.txt").exists()
-        module, handler = resource["Properties"]["Handler"].split(".")
-        assert f"def {handler}(" in (folder / f"{module}.py").read_text()
 
 
 def test_events_fixtures_are_json():

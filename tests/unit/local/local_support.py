@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -15,11 +16,32 @@ from aws_support import PCA_SCHEMA, REJECTS_SCHEMA, parquet_bytes
 
 from orchard.local.job_runner import start_job_run_request
 from orchard.local.stack import LocalStack
+from orchard_contract.layout import report_path, run_path
+from orchard_contract.tables import COUNT_KEYS, PCA, REJECTS
+
+# The states a run that publishes goes through, in order.
+HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "HasJobRunId",
+              "RecordJobUsage", "Validate", "IsRunValid", "CatalogAndPublish", "Published"]  # fmt: skip
+
+
+def images(folder: Path, names: list[str]) -> Path:
+    """Files the stand-in job never decodes, under folder/<name>."""
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"\xff\xd8 not decoded by the stand-in " + name.encode())
+    return folder
+
+
+def run_location(stack: LocalStack, dataset: str, run_id: str) -> str:
+    """The s3:// folder of a run's rows of a dataset, as a Glue table's location names it."""
+    results = f"s3://{stack.outputs['BucketName']}/{stack.resolver.parameter('ResultsPrefix')}"
+    return run_path(results, dataset, run_id) + "/"
 
 
 @dataclass
 class FakeJob:
-    """Accepts every image under images/ with k=2; ``broken`` writes a report disagreeing with the files."""
+    """Accepts every image under the images prefix with k=2; ``broken`` writes a report disagreeing with
+    the files."""
 
     stack: LocalStack
     broken: bool = False
@@ -32,28 +54,22 @@ class FakeJob:
 
     def write_outputs(self, run_id: str) -> None:
         s3, bucket = self.stack.client("s3"), self.stack.outputs["BucketName"]
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="images/").get("Contents", [])]
+        prefix = self.stack.resolver.parameter("ImagesPrefix")
+        results = self.stack.resolver.parameter("ResultsPrefix")
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
         paths = [f"s3://{bucket}/{key}" for key in keys]
-        labels = [key.split("/")[1] for key in keys]
+        labels = [key.split("/")[-2] for key in keys]
         pca = pa.table(
             {"path": paths, "label": labels, "pca": [[float(i), 1.0] for i in range(len(keys))]},
             schema=PCA_SCHEMA,
         )
         rejects = pa.table({"path": [], "label": [], "reason": []}, schema=REJECTS_SCHEMA)
-        for dataset, table in (("pca", pca), ("rejects", rejects)):
-            s3.put_object(Bucket=bucket, Key=f"results/{dataset}/run_id={run_id}/_SUCCESS", Body=b"")
+        for dataset, table in ((PCA.dataset, pca), (REJECTS.dataset, rejects)):
+            s3.put_object(Bucket=bucket, Key=run_path(results, dataset, run_id, "_SUCCESS"), Body=b"")
             if table.num_rows:
-                s3.put_object(
-                    Bucket=bucket,
-                    Key=f"results/{dataset}/run_id={run_id}/part-0.parquet",
-                    Body=parquet_bytes(table),
-                )
-        counts = {
-            "listed": len(keys),
-            "featurized_this_run": 0,
-            "reused_from_cache": len(keys),
-            "rejected": 0,
-        }
+                key = run_path(results, dataset, run_id, "part-0.parquet")
+                s3.put_object(Bucket=bucket, Key=key, Body=parquet_bytes(table))
+        counts = dict.fromkeys(COUNT_KEYS, 0) | {"listed": len(keys), "reused_from_cache": len(keys)}
         counts["in_pca"] = len(keys) + (1 if self.broken else 0)
         report = {
             "run_id": run_id, "status": "succeeded", "counts": counts, "k": 2, "variance_target": 0.95,
@@ -61,6 +77,4 @@ class FakeJob:
             "weights": {"kind": "random", "id": "random:1234", "random": True},
             "image_size": 96, "runtime": "tflite",
         }  # fmt: skip
-        s3.put_object(
-            Bucket=bucket, Key=f"results/runs/run_id={run_id}/report.json", Body=json.dumps(report).encode()
-        )
+        s3.put_object(Bucket=bucket, Key=report_path(results, run_id), Body=json.dumps(report).encode())

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import boto3
 import pytest
+from hostile import hostile_uploads
 from moto import mock_aws
 
-from orchard.hostile import hostile_uploads
 from orchard.local.keys import NAME_MAX, SUFFIX, KeyFolder, hadoop_addressable
 from orchard.local.mirror import Mirror
 

@@ -9,27 +9,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_support import FakeJob
+from local_support import HAPPY_PATH, FakeJob, images, run_location
 
-from orchard.local.flow import (
-    drain_queue,
-    invoke_trigger,
-    receive_batch,
-    upload_images,
-    wait_for,
-    wait_until_entered,
-)
+from orchard.local import REPO
+from orchard.local.executions import ended_in, wait_for, wait_until_entered
+from orchard.local.flow import drain_queue, invoke_trigger, receive_batch, upload_images
 from orchard.local.invoke import LocalFunctionError, ServiceFaultError
 from orchard.local.job_runner import EMR_SYNC, rebind_emr_tasks
 from orchard.local.run import local_stack, run_pending
 from orchard.local.stack import JOB_RUNNER, LocalStack
 from orchard.local.state import save
-from orchard.local_spark import REPO
 from orchard.query import run_query
-from orchard.soak import ended_in
+from orchard_contract.tables import PCA
 
-HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "HasJobRunId",
-              "RecordJobUsage", "Validate", "IsRunValid", "CatalogAndPublish", "Published"]  # fmt: skip
+# Whole flows through the local stack and the state machine: the full suite's, not make test-fast's.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -37,13 +31,6 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
     with local_stack(tmp_path / "state", {"ImageSize": "96"}, fresh=True, echo=False) as deployed:
         deployed.functions.add(JOB_RUNNER, FakeJob(deployed))
         yield deployed
-
-
-def images(folder: Path, names: list[str]) -> Path:
-    for name in names:
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(b"\xff\xd8 not decoded by the stand-in " + name.encode())
-    return folder
 
 
 def published_location(stack: LocalStack) -> str:
@@ -57,7 +44,7 @@ def test_upload_runs_the_definition_and_publishes(stack, tmp_path):
 
     assert execution.status == "SUCCEEDED"
     assert [s.name for s in execution.states] == HAPPY_PATH
-    assert published_location(stack).endswith(f"/results/pca/run_id={execution.run_id}/")
+    assert published_location(stack) == run_location(stack, PCA.dataset, execution.run_id)
     rows = run_query(
         stack.state_dir, "SELECT label, count(*) AS n FROM pca GROUP BY label ORDER BY label"
     ).rows
@@ -115,7 +102,7 @@ def test_job_failure_is_caught_recorded_and_the_previous_run_stays_published(sta
         "RunFailed",
     ]
     assert failed.error == "EMRServerless.JobRunFailed"
-    assert published_location(stack).endswith(f"/run_id={first.run_id}/")
+    assert published_location(stack) == run_location(stack, PCA.dataset, first.run_id)
     runs = run_query(
         stack.state_dir, "SELECT run_id, status, published, error FROM runs ORDER BY status DESC"
     )
@@ -136,7 +123,7 @@ def test_a_broken_output_fails_validation_and_publishes_nothing(stack, tmp_path)
     assert [s.name for s in failed.states] == [*HAPPY_PATH[:8], "RecordFailure", "RunFailed"]
     assert failed.error == "RunValidationError"
     assert "pca has 3 rows, report in_pca=4" in (failed.cause or "")
-    assert published_location(stack).endswith(f"/run_id={first.run_id}/")
+    assert published_location(stack) == run_location(stack, PCA.dataset, first.run_id)
     partitions = stack.client("glue").get_partitions(DatabaseName="orchard", TableName="pca_history")[
         "Partitions"
     ]
@@ -155,14 +142,13 @@ def test_a_transient_invoke_error_is_retried_per_the_retry_policy(stack, tmp_pat
 
 def test_redelivered_messages_start_no_second_run(stack, tmp_path):
     upload_images(stack, images(tmp_path / "a", ["Apple/1.jpg", "Pear/1.jpg"]))
-    source_arn = stack.resolver.attributes["ImageEventsQueue.Arn"]
     messages = receive_batch(stack, 1000)
-    first = invoke_trigger(stack, "orchard-trigger", messages, source_arn)
+    first = invoke_trigger(stack, messages)
     # Redelivered while the run is going (same name and input: StartExecution answers the same execution) ...
-    during = invoke_trigger(stack, "orchard-trigger", messages, source_arn)
+    during = invoke_trigger(stack, messages)
     wait_for(stack, first["run"]["execution_arn"])
     # ... and after it ended (ExecutionAlreadyExists: the trigger reports the existing run).
-    after = invoke_trigger(stack, "orchard-trigger", messages, source_arn)
+    after = invoke_trigger(stack, messages)
 
     assert first["run"]["started"] is True
     assert during["run"]["execution_arn"] == after["run"]["execution_arn"] == first["run"]["execution_arn"]

@@ -21,14 +21,15 @@ from iam_check import denied, evaluate, lines, unused
 from iam_derived import derived_calls
 from iam_flow import flow_calls
 from iam_roles import JOB, STATE_MACHINE, Deployment
-from local_support import FakeJob
+from local_support import FakeJob, images
 
-from functions.catalog.app import PUBLISHED_RUN
-from orchard.local.flow import invoke_trigger, receive_batch, upload_images, wait_for
+from orchard.local.executions import wait_for
+from orchard.local.flow import invoke_trigger, receive_batch, upload_images
 from orchard.local.invoke import LocalFunctionError
 from orchard.local.run import local_stack, run_pending
 from orchard.local.stack import JOB_RUNNER, LocalStack
 from orchard.local.state import TABLE_INPUT_KEYS
+from orchard_contract.tables import PUBLISHED_RUN
 
 
 @dataclass
@@ -38,21 +39,13 @@ class Recorded:
     bucket: str
 
 
-def images(folder: Path, names: list[str]) -> Path:
-    for name in names:
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(b"\xff\xd8 not decoded by the stand-in " + name.encode())
-    return folder
-
-
 def failed_run_then_redelivered(stack: LocalStack, folder: Path) -> None:
     stack.functions.inject(JOB_RUNNER, LocalFunctionError("EMRServerless.JobRunFailed", "exit code 1"))
     upload_images(stack, images(folder, ["Apple/1.jpg", "Pear/1.jpg"]))
     messages = receive_batch(stack, 1000)
-    queue = stack.resolver.attributes["ImageEventsQueue.Arn"]
-    failed = invoke_trigger(stack, stack.resolver.refs["TriggerFunction"], messages, queue)
+    failed = invoke_trigger(stack, messages)
     assert wait_for(stack, failed["run"]["execution_arn"])["status"] == "FAILED"
-    retry = invoke_trigger(stack, stack.resolver.refs["TriggerFunction"], messages, queue)
+    retry = invoke_trigger(stack, messages)
     assert retry["run"]["execution_name"].endswith("-r2")
     assert wait_for(stack, retry["run"]["execution_arn"])["status"] == "SUCCEEDED"
 

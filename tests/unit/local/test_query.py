@@ -10,7 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from orchard.local.state import bucket_dir, catalog_path
 from orchard.query import QueryError, run_query, to_duckdb
+from orchard_contract.layout import run_path
+from orchard_contract.tables import PCA, RUN_PARTITION
 
 
 def one(sql: str) -> object:
@@ -37,33 +40,32 @@ def test_known_differences_are_as_documented():
 
 
 def test_tables_resolve_through_the_saved_catalog(tmp_path: Path):
-    bucket = tmp_path / "bucket" / "b" / "results"
+    saved = bucket_dir(tmp_path, "b")
     for run in ("r1", "r2"):
-        (bucket / "pca" / f"run_id={run}").mkdir(parents=True)
+        (saved / run_path("results", PCA.dataset, run)).mkdir(parents=True)
         table = pa.table({"path": [f"s3://b/{run}.jpg"], "label": ["A"], "pca": [[1.0, 2.0]]})
-        pq.write_table(table, bucket / "pca" / f"run_id={run}" / "part-0.parquet")
-    columns = [{"Name": "path", "Type": "string"}, {"Name": "label", "Type": "string"},
-               {"Name": "pca", "Type": "array<float>"}]  # fmt: skip
+        pq.write_table(table, saved / run_path("results", PCA.dataset, run, "part-0.parquet"))
+    columns = [{"Name": name, "Type": hive_type} for name, hive_type in PCA.columns]
     serde = {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}
 
     def descriptor(location: str) -> dict:
         return {"Columns": columns, "Location": location, "SerdeInfo": serde}
 
+    def location(run: str) -> str:
+        return run_path("s3://b/results", PCA.dataset, run) + "/"
+
     tables = [
-        {"Name": "pca", "StorageDescriptor": descriptor("s3://b/results/pca/run_id=r2/"), "Partitions": []},
+        {"Name": "pca", "StorageDescriptor": descriptor(location("r2")), "Partitions": []},
         {
             "Name": "pca_history",
-            "StorageDescriptor": descriptor("s3://b/results/pca/"),
-            "PartitionKeys": [{"Name": "run_id", "Type": "string"}],
+            "StorageDescriptor": descriptor(f"s3://b/results/{PCA.dataset}/"),
+            "PartitionKeys": [{"Name": name, "Type": hive_type} for name, hive_type in RUN_PARTITION],
             "Partitions": [
-                {"Values": [r], "StorageDescriptor": descriptor(f"s3://b/results/pca/run_id={r}/")}
-                for r in ("r1", "r2")
+                {"Values": [r], "StorageDescriptor": descriptor(location(r))} for r in ("r1", "r2")
             ],
         },
     ]
-    (tmp_path / "catalog.json").write_text(
-        json.dumps({"bucket": "b", "database": "orchard", "tables": tables})
-    )
+    catalog_path(tmp_path).write_text(json.dumps({"bucket": "b", "database": "orchard", "tables": tables}))
 
     assert run_query(tmp_path, 'SELECT path, cardinality(pca) FROM "orchard"."pca"').rows == [
         ("s3://b/r2.jpg", 2)

@@ -1,8 +1,8 @@
-"""MobileNetV2 feature extractor: weights resolution, seeded random weights, TFLite export.
+"""The network: MobileNetV2 as a feature extractor, its weights (resolved, seeded or loaded) and its export.
 
-TensorFlow/Keras is the model source. The driver builds the Keras model once, and exports the artifact the
-workers run: a TFLite flatbuffer (default, XNNPACK) or the Keras weights (runtime `tf`, for comparison).
-Both artifacts take uint8 RGB batches and apply `preprocess_input` (x / 127.5 - 1) inside the graph.
+Keras builds the network. The driver builds it once and exports the artifact the workers run: a TFLite
+flatbuffer (default, XNNPACK) or the saved Keras network (runtime `tf`, for comparison). Both take uint8 RGB
+batches and apply `preprocess_input` (x / 127.5 - 1) inside the graph.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-FEATURE_DIM = 1280
 IMAGE_SIZES = (96, 128, 160, 192, 224)
 DEFAULT_SEED = 1234
 CALIBRATION_IMAGES = 64
@@ -83,8 +82,8 @@ def calibration_batch(size: int, seed: int, count: int = CALIBRATION_IMAGES) -> 
     return np.clip(batch, 0, 255).astype(np.uint8)
 
 
-def build_keras_model(size: int, weights: WeightsSpec) -> Any:
-    """MobileNetV2, top removed, global average pooling, uint8 RGB in, 1280 floats out."""
+def build_network(size: int, weights: WeightsSpec) -> Any:
+    """MobileNetV2 as a Keras model: top removed, global average pooling, uint8 RGB in, features out."""
     import keras
 
     if size not in IMAGE_SIZES:
@@ -112,8 +111,9 @@ def _calibrate_batchnorm(backbone: Any, images: np.ndarray) -> None:
     """Set every BatchNorm's moving statistics to those of a seeded sample (one training-mode pass).
 
     At initialisation the moving mean/variance are 0/1, so inference-mode activations shrink layer after
-    layer and the 1280 outputs collapse to ~1e-11 for every image. With momentum 0, one training-mode
-    pass stores exactly the batch statistics each layer sees, and the network gives spread-out features.
+    layer and the outputs collapse to a near-zero vector, the same for every image. With momentum 0, one
+    training-mode pass stores exactly the batch statistics each layer sees, and the network gives
+    spread-out features.
     """
     import keras
 
@@ -126,10 +126,10 @@ def _calibrate_batchnorm(backbone: Any, images: np.ndarray) -> None:
         layer.momentum = momentum
 
 
-def weights_digest(model: Any) -> str:
-    """sha256 over the model's weights: identifies the network the features come from."""
+def weights_digest(network: Any) -> str:
+    """sha256 over the network's weights: identifies the network the features come from."""
     digest = hashlib.sha256()
-    for array in model.get_weights():
+    for array in network.get_weights():
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
 
@@ -142,8 +142,8 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def export_tflite(model: Any) -> bytes:
-    """Convert the Keras model to a float32 TFLite flatbuffer.
+def export_tflite(network: Any) -> bytes:
+    """Convert the Keras network to a float32 TFLite flatbuffer.
 
     The concrete function is frozen first: converting Keras 3 variables directly drops the weights.
     """
@@ -152,9 +152,9 @@ def export_tflite(model: Any) -> bytes:
         convert_variables_to_constants_v2,
     )
 
-    size = int(model.input_shape[1])
+    size = int(network.input_shape[1])
     spec = tf.TensorSpec([None, size, size, 3], tf.uint8, name="rgb")
-    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    serve = tf.function(lambda x: network(x, training=False), input_signature=[spec])
     frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     absl_logger = logging.getLogger("absl")

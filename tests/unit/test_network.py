@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from orchard_contract.tables import FEATURE_DIM
 from orchard_job import runtime
 from orchard_job.job import local_weights
-from orchard_job.model import (
-    FEATURE_DIM,
+from orchard_job.network import (
     WeightsError,
     WeightsSpec,
-    build_keras_model,
+    build_network,
     calibration_batch,
     export_tflite,
     file_sha256,
@@ -25,8 +25,8 @@ SIZE = 96
 
 
 @pytest.fixture(scope="module")
-def keras_model() -> object:
-    return build_keras_model(SIZE, WeightsSpec.parse("random"))
+def network() -> object:
+    return build_network(SIZE, WeightsSpec.parse("random"))
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,9 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
-def test_random_network_gives_spread_out_features(keras_model: object, images: np.ndarray) -> None:
-    features = keras_model.predict(images, verbose=0)  # type: ignore[attr-defined]
+@pytest.mark.slow  # builds a network
+def test_random_network_gives_spread_out_features(network: object, images: np.ndarray) -> None:
+    features = network.predict(images, verbose=0)  # type: ignore[attr-defined]
     assert features.shape == (len(images), FEATURE_DIM) and features.dtype == np.float32
     assert np.isfinite(features).all()
     assert features.std(axis=0).mean() > 1e-2  # uncalibrated BatchNorm gives ~1e-11 here
@@ -55,58 +56,62 @@ def test_random_network_gives_spread_out_features(keras_model: object, images: n
     assert off_diagonal.min() < 0.99  # images are told apart
 
 
-def test_random_weights_are_deterministic(keras_model: object) -> None:
-    again = build_keras_model(SIZE, WeightsSpec.parse("random"))
-    other = build_keras_model(SIZE, WeightsSpec.parse("random:99"))
-    assert weights_digest(again) == weights_digest(keras_model)
-    assert weights_digest(other) != weights_digest(keras_model)
+@pytest.mark.slow  # builds a network
+def test_random_weights_are_deterministic(network: object) -> None:
+    again = build_network(SIZE, WeightsSpec.parse("random"))
+    other = build_network(SIZE, WeightsSpec.parse("random:99"))
+    assert weights_digest(again) == weights_digest(network)
+    assert weights_digest(other) != weights_digest(network)
 
 
-def test_litert_agrees_with_keras(keras_model: object, images: np.ndarray, tmp_path: Path) -> None:
-    artifact = tmp_path / "model.tflite"
-    artifact.write_bytes(export_tflite(keras_model))
-    reference = keras_model.predict(images, verbose=0)  # type: ignore[attr-defined]
+@pytest.mark.slow  # builds a network
+def test_litert_agrees_with_keras(network: object, images: np.ndarray, tmp_path: Path) -> None:
+    artifact = tmp_path / "network.tflite"
+    artifact.write_bytes(export_tflite(network))
+    reference = network.predict(images, verbose=0)  # type: ignore[attr-defined]
     converted = runtime.get_featurizer(str(artifact), "tflite", threads=2, batch_size=16)(images)
     assert cosine(converted, reference).min() >= 0.9999
     np.testing.assert_allclose(converted, reference, atol=1e-3)
 
 
-def test_tf_runtime_runs_the_saved_keras_model(
-    keras_model: object, images: np.ndarray, tmp_path: Path
-) -> None:
-    path = tmp_path / "model.keras"
-    keras_model.save(path)  # type: ignore[attr-defined]
+@pytest.mark.slow  # builds a network
+def test_tf_runtime_runs_the_saved_network(network: object, images: np.ndarray, tmp_path: Path) -> None:
+    path = tmp_path / "network.keras"
+    network.save(path)  # type: ignore[attr-defined]
     features = runtime.get_featurizer(str(path), "tf", threads=2, batch_size=16)(images)
-    np.testing.assert_allclose(features, keras_model.predict(images, verbose=0), rtol=1e-4, atol=1e-5)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(features, network.predict(images, verbose=0), rtol=1e-4, atol=1e-5)  # type: ignore[attr-defined]
 
 
-def test_weights_file_is_loaded(keras_model: object, images: np.ndarray, tmp_path: Path) -> None:
+@pytest.mark.slow  # builds a network
+def test_weights_file_is_loaded(network: object, images: np.ndarray, tmp_path: Path) -> None:
     path = tmp_path / "mobilenet_v2.weights.h5"
-    keras_model.get_layer(f"mobilenetv2_1.00_{SIZE}").save_weights(path)  # type: ignore[attr-defined]
-    loaded = build_keras_model(SIZE, WeightsSpec.parse(str(path)))
-    assert weights_digest(loaded) == weights_digest(keras_model)
+    network.get_layer(f"mobilenetv2_1.00_{SIZE}").save_weights(path)  # type: ignore[attr-defined]
+    loaded = build_network(SIZE, WeightsSpec.parse(str(path)))
+    assert weights_digest(loaded) == weights_digest(network)
 
 
+@pytest.mark.slow  # builds a network
 def test_a_weights_file_named_by_uri_is_copied_to_the_driver(
-    spark: object, keras_model: object, tmp_path: Path
+    spark: object, network: object, tmp_path: Path
 ) -> None:
     # On EMR the file is s3://...: Hadoop's FileSystem reads it (a local path would not exist there).
     path = tmp_path / "mobilenet_v2.weights.h5"
-    keras_model.get_layer(f"mobilenetv2_1.00_{SIZE}").save_weights(path)  # type: ignore[attr-defined]
+    network.get_layer(f"mobilenetv2_1.00_{SIZE}").save_weights(path)  # type: ignore[attr-defined]
     local = local_weights(spark, WeightsSpec.parse(path.as_uri()))
     assert local.path is not None and "://" not in local.path
     assert file_sha256(local.path) == file_sha256(str(path))
-    assert weights_digest(build_keras_model(SIZE, local)) == weights_digest(keras_model)
+    assert weights_digest(build_network(SIZE, local)) == weights_digest(network)
     missing = (tmp_path / "none.weights.h5").as_uri()
     with pytest.raises(WeightsError, match=f"cannot read the weights file {missing}"):
         local_weights(spark, WeightsSpec.parse(missing))
 
 
+@pytest.mark.slow  # builds a network
 def test_unreadable_weights_file_fails_clearly(tmp_path: Path) -> None:
     path = tmp_path / "broken.weights.h5"
     path.write_bytes(b"not hdf5")
     with pytest.raises(WeightsError, match="cannot load MobileNetV2 weights"):
-        build_keras_model(SIZE, WeightsSpec.parse(str(path)))
+        build_network(SIZE, WeightsSpec.parse(str(path)))
 
 
 def test_missing_imagenet_weights_name_the_alternatives(

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from orchard.local import REPO
+
 FEATURIZE = REPO / "spark" / "featurize.py"
 
 
@@ -21,8 +22,8 @@ def local_conf(cores: int) -> dict[str, str]:
     return {
         "spark.master": f"local[{cores}]",
         "spark.driver.memory": "2g",
-        # One featurize task at a time using every core (XNNPACK threads + decoder threads): two
-        # single-thread interpreters on two cores ran ~40% slower than one with two threads (shared caches).
+        # One featurize task at a time using every core (XNNPACK threads + decoder threads): faster than
+        # one single-thread interpreter per core, which share the caches (measured: docs/local.md).
         "spark.task.cpus": str(cores),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "true",

@@ -1,0 +1,55 @@
+"""The job's outputs take the contract's shapes: report counts, run folders, tables' columns and types."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
+
+from orchard_contract.tables import COUNT_KEYS, FEATURE_DIM, FEATURES_COLUMNS, PCA_COLUMNS
+from orchard_job import pca
+from orchard_job.artifact import NetworkArtifact
+from orchard_job.config import parse_args
+from orchard_job.feature_cache import to_cache_table
+from orchard_job.frames import conform
+from orchard_job.inference import FEATURIZED_SCHEMA
+from orchard_job.report import Counts, run_outputs
+from orchard_job.sums import Sums
+
+NETWORK = NetworkArtifact("mobilenet_v2-96px-random-tflite", {"id": "random"}, 96, "tflite", "n.tflite")
+
+
+def test_the_report_counts_are_the_contracts() -> None:
+    assert [field.name for field in fields(Counts)] == list(COUNT_KEYS)
+
+
+@pytest.mark.parametrize("root", ["s3://b/results", "/data/results", "file:/data/results"])
+def test_every_output_lies_under_the_root_and_each_runs_output_in_its_run_folder(root: str) -> None:
+    outputs = run_outputs(parse_args(["--input", "s3://b/in", "--output", root + "/", "--run-id", "r1"]))
+    assert all(uri.startswith(root + "/") for uri in outputs.values()), outputs
+    assert all("/run_id=r1" in uri for name, uri in outputs.items() if name != "features"), outputs
+    assert len(set(outputs.values())) == len(outputs)
+
+
+def test_the_feature_cache_rows_take_the_contracts_columns_and_types(spark) -> None:
+    featurized = spark.createDataFrame(
+        [("s3://b/i/A/a.jpg", "A", 10, 1_700_000_000_000_000, "sha", [0.5] * FEATURE_DIM)], FEATURIZED_SCHEMA
+    )
+    assert to_cache_table(featurized, NETWORK).dtypes == list(FEATURES_COLUMNS)
+
+
+def test_the_published_pca_rows_take_the_contracts_columns_and_types(spark) -> None:
+    x = np.random.default_rng(0).normal(size=(4, FEATURE_DIM)).astype(np.float32)
+    rows = [(f"s3://b/i/A/{i}.jpg", "A", row.tolist()) for i, row in enumerate(x)]
+    features = spark.createDataFrame(rows, "path string, label string, features array<float>")
+    projected = pca.project(features, pca.fit(Sums.of(x), 0.9, 2))
+    assert conform(projected, PCA_COLUMNS).dtypes == list(PCA_COLUMNS)
+
+
+def test_a_contract_column_the_job_does_not_fill_fails_the_write(spark) -> None:
+    frame = spark.range(1).select(F.lit("p").alias("path"), F.lit("A").alias("label"))
+    with pytest.raises(AnalysisException, match="basis"):
+        conform(frame, (("path", "string"), ("label", "string"), ("basis", "string")))
