@@ -57,11 +57,6 @@ def arrow_schema(columns: Columns) -> pa.Schema:
     return pa.schema([(name, arrow_type(hive_type)) for name, hive_type in columns])
 
 
-PCA_SCHEMA = arrow_schema(PCA_COLUMNS)
-REJECTS_SCHEMA = arrow_schema(REJECTS_COLUMNS)
-FEATURES_SCHEMA = arrow_schema(FEATURES_COLUMNS)
-
-
 def fill_placeholders(text: str, values: Mapping[str, Any] | Callable[[str], Any]) -> str:
     """The definition text with each ${Name} replaced by its value (a mapping, or a function of the name)."""
     value_of = values if callable(values) else values.__getitem__
@@ -93,36 +88,56 @@ class RunOutputs:
     report: dict[str, Any]
 
 
+# A value of each Hive type, for the contract's columns a sample run does not set itself.
+SAMPLE_VALUES: dict[str, Any] = {
+    "string": "x",
+    "boolean": False,
+    "int": 0,
+    "bigint": 0,
+    "double": 0.0,
+    "float": 0.0,
+    "timestamp": datetime(2025, 3, 14, tzinfo=UTC),
+    "array<float>": [0.0],
+    "array<double>": [0.0],
+}
+
+
+def contract_table(columns: Columns, rows: int, **given: list[Any]) -> pa.Table:
+    """`rows` rows with exactly the contract's columns: those given, and a sample value in every other one."""
+    data = {name: given.get(name, [SAMPLE_VALUES[kind]] * rows) for name, kind in columns}
+    return pa.table(data, schema=arrow_schema(columns))
+
+
 def sample_run(run_id: str, images: int = 4, rejected: int = 1, k: int = 3) -> RunOutputs:
     accepted = images - rejected
     paths = [f"s3://{BUCKET}/images/Label{i % 2}/img {i}.jpg" for i in range(images)]
     labels = [f"Label{i % 2}" for i in range(images)]
-    pca = pa.table(
-        {
-            "path": paths[:accepted],
-            "label": labels[:accepted],
-            "pca": [[float(i + j) / 10 for j in range(k)] for i in range(accepted)],
-        },
-        schema=PCA_SCHEMA,
+    pca = contract_table(
+        PCA_COLUMNS,
+        accepted,
+        path=paths[:accepted],
+        label=labels[:accepted],
+        pca=[[float(i + j) / 10 for j in range(k)] for i in range(accepted)],
     )
-    rejects = pa.table(
-        {"path": paths[accepted:], "label": labels[accepted:], "reason": ["decode_error"] * rejected},
-        schema=REJECTS_SCHEMA,
+    rejects = contract_table(
+        REJECTS_COLUMNS,
+        rejected,
+        path=paths[accepted:],
+        label=labels[accepted:],
+        reason=["decode_error"] * rejected,
     )
-    features = pa.table(
-        {
-            "path": paths[:accepted],
-            "label": labels[:accepted],
-            "features": [[0.5] * FEATURE_DIM for _ in range(accepted)],
-            "content_sha256": ["0" * 64] * accepted,
-            "size": [1000] * accepted,
-            "modified": [datetime(2025, 3, 14, tzinfo=UTC)] * accepted,
-            "model_id": ["mobilenet_v2_1.0_224"] * accepted,
-            "weights_id": ["imagenet"] * accepted,
-            "image_size": [224] * accepted,
-            "runtime": ["tflite"] * accepted,
-        },
-        schema=FEATURES_SCHEMA,
+    features = contract_table(
+        FEATURES_COLUMNS,
+        accepted,
+        path=paths[:accepted],
+        label=labels[:accepted],
+        features=[[0.5] * FEATURE_DIM for _ in range(accepted)],
+        content_sha256=["0" * 64] * accepted,
+        size=[1000] * accepted,
+        model_id=["mobilenet_v2_1.0_224"] * accepted,
+        weights_id=["imagenet"] * accepted,
+        image_size=[224] * accepted,
+        runtime=["tflite"] * accepted,
     )
     ratios = [0.6, 0.25, 0.12, 0.02][:k]
     report = {

@@ -6,9 +6,10 @@ import math
 
 import pyarrow as pa
 import pytest
-from aws_support import BUCKET, PCA_SCHEMA, RESULTS
+from aws_support import BUCKET, RESULTS, contract_table
 
 from functions.validate import app as validate
+from orchard_contract.tables import PCA_COLUMNS
 
 RUN_ID = "orchard-20250314T092655Z-3f1c2a9b8d7e6f5a4b3c2d1e0f9a8b7c"
 
@@ -45,13 +46,12 @@ def test_run_without_rejects_and_without_new_features(make_run, write_run, conte
 
 def with_pca(run, vectors, paths=None, labels=None):
     n = len(vectors)
-    run.pca = pa.table(
-        {
-            "path": paths or run.pca.column("path").to_pylist()[:n],
-            "label": labels or run.pca.column("label").to_pylist()[:n],
-            "pca": vectors,
-        },
-        schema=PCA_SCHEMA,
+    run.pca = contract_table(
+        PCA_COLUMNS,
+        n,
+        path=paths or run.pca.column("path").to_pylist()[:n],
+        label=labels or run.pca.column("label").to_pylist()[:n],
+        pca=vectors,
     )
     return run
 
@@ -74,9 +74,9 @@ def with_pca(run, vectors, paths=None, labels=None):
         (lambda r: r.report.update(k=2), "report explained_variance has 3 values, k=2"),
         (
             lambda r: setattr(
-                r, "pca", r.pca.cast(pa.schema([*list(PCA_SCHEMA)[:2], ("pca", pa.list_(pa.float64()))]))
+                r, "pca", r.pca.set_column(2, "pca", r.pca.column("pca").cast(pa.list_(pa.float64())))
             ),
-            "pca schema is (path string, label string, pca array<double>)",
+            "pca schema is (path string, label string, pca array<double>",
         ),
         (lambda r: setattr(r, "rejects", r.rejects.drop_columns(["reason"])), "rejects schema is"),
         (lambda r: setattr(r, "features", r.features.drop_columns(["runtime"])), "features schema is"),

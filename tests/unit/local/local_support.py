@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-from aws_support import PCA_SCHEMA, REJECTS_SCHEMA, parquet_bytes
+from aws_support import contract_table, parquet_bytes
 
 from orchard.local.job_runner import start_job_run_request
 from orchard.local.stack import LocalStack
 from orchard_contract.layout import report_path, run_path
-from orchard_contract.tables import COUNT_KEYS, PCA, REJECTS
+from orchard_contract.tables import COUNT_KEYS, PCA, PCA_COLUMNS, REJECTS, REJECTS_COLUMNS
 
 # The states a run that publishes goes through, in order.
 HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "HasJobRunId",
@@ -59,11 +58,9 @@ class FakeJob:
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
         paths = [f"s3://{bucket}/{key}" for key in keys]
         labels = [key.split("/")[-2] for key in keys]
-        pca = pa.table(
-            {"path": paths, "label": labels, "pca": [[float(i), 1.0] for i in range(len(keys))]},
-            schema=PCA_SCHEMA,
-        )
-        rejects = pa.table({"path": [], "label": [], "reason": []}, schema=REJECTS_SCHEMA)
+        vectors = [[float(i), 1.0] for i in range(len(keys))]
+        pca = contract_table(PCA_COLUMNS, len(keys), path=paths, label=labels, pca=vectors)
+        rejects = contract_table(REJECTS_COLUMNS, 0)
         for dataset, table in ((PCA.dataset, pca), (REJECTS.dataset, rejects)):
             s3.put_object(Bucket=bucket, Key=run_path(results, dataset, run_id, "_SUCCESS"), Body=b"")
             if table.num_rows:
