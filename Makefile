@@ -45,12 +45,14 @@ check-java:
 demo: setup check-java
 	$(BIN)/orchard demo $(ARGS)
 
-test: setup check-java
-	$(BIN)/pytest $(ARGS)
+# Both cores, each test file on one worker (its module fixtures and shared runs stay in one process).
+PARALLEL := -n 2 --dist loadfile
 
-# Both cores, each test file on one worker (module fixtures stay shared).
+test: setup check-java
+	$(BIN)/pytest $(PARALLEL) $(ARGS)
+
 test-fast: setup check-java
-	$(BIN)/pytest -m "not slow" -n 2 --dist loadfile $(ARGS)
+	$(BIN)/pytest -m "not slow" $(PARALLEL) $(ARGS)
 
 bench: setup check-java
 	$(BIN)/python -m orchard.bench $(ARGS)
