@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import threading
 import zipfile
 from collections.abc import Mapping
@@ -179,7 +178,7 @@ class LocalStack:
         props = self.template["Resources"]["StateMachine"]["Properties"]
         substitutions = self.resolver.resolve(props["DefinitionSubstitutions"])
         text = (REPO / props["DefinitionUri"]).read_text()
-        definition = json.loads(re.sub(r"\$\{(\w+)\}", lambda m: str(substitutions[m.group(1)]), text))
+        definition = json.loads(tpl.fill_placeholders(text, substitutions))
         definition = rebind_emr_tasks(definition, function_arn(JOB_RUNNER))
         arn = self.client("stepfunctions").create_state_machine(
             name=self.resolver.resolve(props["Name"]),

@@ -27,6 +27,16 @@ STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/" +
 NO_VALUE: Any = object()  # !Ref AWS::NoValue: the list item or property is dropped
 
 
+# A DefinitionSubstitutions placeholder of the state machine definition.
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+def fill_placeholders(text: str, values: Mapping[str, Any] | Callable[[str], Any]) -> str:
+    """The definition text with each ${Name} replaced by its value (a mapping, or a function of the name)."""
+    value_of = values if callable(values) else values.__getitem__
+    return PLACEHOLDER.sub(lambda match: str(value_of(match.group(1))), text)
+
+
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     parsed: dict[str, Any] = yaml_parse(path.read_text())
     return parsed

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from samtranslator.translator.transform import transform
 
 from orchard.local import template as tpl
 from orchard.local.job_runner import EMR_SYNC
-from orchard.local.template import Resolver
+from orchard.local.template import Resolver, fill_placeholders
 
 STATE_MACHINE = "state machine"  # caller name of the Step Functions service acting for the state machine
 JOB = "job"  # caller name of the EMR Serverless job run (and of EMR acting for it)
@@ -105,7 +104,7 @@ class Deployment:
         [machine] = self.resources("AWS::StepFunctions::StateMachine").values()
         text = self.resolver.resolve(machine["DefinitionString"])
         substitutions = self.resolver.resolve(machine["DefinitionSubstitutions"])
-        replaced = re.sub(r"\$\{(\w+)\}", lambda m: str(substitutions[m.group(1)]), text)
+        replaced = fill_placeholders(text, substitutions)
         definition: dict[str, Any] = json.loads(replaced)
         return definition
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import re
 import sys
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +31,6 @@ BUCKET = "orchard-123456789012-us-east-1"
 RESULTS = f"s3://{BUCKET}/results"
 DATABASE = "orchard"
 # A state machine definition's ${Name} placeholders (filled by DefinitionSubstitutions).
-PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 ARROW_TYPES = {
     "string": pa.string(),
@@ -55,12 +52,6 @@ def arrow_type(hive_type: str) -> pa.DataType:
 
 def arrow_schema(columns: Columns) -> pa.Schema:
     return pa.schema([(name, arrow_type(hive_type)) for name, hive_type in columns])
-
-
-def fill_placeholders(text: str, values: Mapping[str, Any] | Callable[[str], Any]) -> str:
-    """The definition text with each ${Name} replaced by its value (a mapping, or a function of the name)."""
-    value_of = values if callable(values) else values.__getitem__
-    return PLACEHOLDER.sub(lambda match: str(value_of(match.group(1))), text)
 
 
 @dataclass

@@ -14,8 +14,10 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_support import BUCKET, REGION, REPO, fill_placeholders
+from aws_support import BUCKET, REGION, REPO
 from moto import mock_aws
+
+from orchard.local.template import fill_placeholders
 
 SUBSTITUTIONS = {
     "BucketName": BUCKET,

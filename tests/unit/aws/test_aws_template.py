@@ -11,9 +11,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aws_support import PLACEHOLDER, REPO, TEMPLATE
+from aws_support import REPO, TEMPLATE
 from cfnlint.api import ManualArgs, lint
 from statelint.linter import Linter
+
+from orchard.local.template import PLACEHOLDER
 
 ASL = REPO / "statemachine" / "orchard.asl.json"
 
