@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from urllib.parse import unquote
 
 from botocore.awsrequest import AWSResponse
 
+from orchard.local.function_env import function_environment
 from orchard.local.template import ACCOUNT_ID, REGION, TEMPLATE, load_template
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -156,9 +155,10 @@ class Functions:
             raise pending.pop(0)
         running = running_function.set(name)
         try:
-            if not self.environments[name]:  # the job runner: no process-wide environment to guard
+            if not self.environments[name]:  # the job runner: a run per job, as on EMR Serverless
                 return self.handlers[name](event, Context(name))
-            with self.lock, environment(self.environments[name]):
+            # One invocation at a time: the handlers share their modules' state here, sandboxes do not.
+            with self.lock, function_environment(self.environments[name]):
                 return self.handlers[name](event, Context(name))
         finally:
             running_function.reset(running)
@@ -188,18 +188,3 @@ def _response(url: str, status: int, headers: dict[str, str], payload: Any) -> A
     data = json.dumps(payload, default=str).encode()
     headers = {"Content-Type": "application/json", "x-amzn-RequestId": str(uuid.uuid4()), **headers}
     return AWSResponse(url, status, headers, _Body(data))
-
-
-@contextmanager
-def environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """The function's environment variables for the duration of one invocation."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

@@ -22,7 +22,8 @@ from moto import mock_aws
 
 from orchard.local import REPO, moto_gaps, moto_sqs, sdk_integration
 from orchard.local import template as tpl
-from orchard.local.invoke import Functions, environment, function_arn, load_handler
+from orchard.local.function_env import function_environment, process_environment
+from orchard.local.invoke import Functions, function_arn, load_handler
 from orchard.local.job_runner import JobRunner, rebind_emr_tasks
 from orchard.local.mirror import Mirror
 
@@ -57,7 +58,7 @@ class LocalStack:
 
     def __enter__(self) -> LocalStack:
         self._restore = ExitStack()
-        self._restore.enter_context(environment(FAKE_CREDENTIALS))  # never the user's real credentials
+        self._restore.enter_context(process_environment(FAKE_CREDENTIALS))  # never the user's credentials
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
         # moto resets boto3's default session when it starts: install the bindings after it. The interpreter
@@ -82,8 +83,7 @@ class LocalStack:
         self._restore.close()
 
     def client(self, service: str) -> Any:
-        """One client per service, made on first use (deploy makes them all): making a client iterates
-        os.environ, which the in-process functions change while they run on the interpreter's threads."""
+        """One client per service, made on first use by whichever thread asks first."""
         with self._clients_lock:
             if service not in self._clients:
                 self._clients[service] = self.session.client(service)
@@ -194,7 +194,7 @@ class LocalStack:
         for spec in tpl.functions(self.template):
             env = tpl.function_environment(self.template, spec, self.resolver)
             env["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # keep the local account readable
-            with environment(env):  # powertools reads its log level when the module is imported
+            with function_environment(env):  # powertools reads its log level when the module is imported
                 handler = load_handler(REPO / spec.code_uri, spec.handler)
             self.functions.add(spec.name, handler, env)
         runner = JobRunner(
