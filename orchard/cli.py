@@ -1,8 +1,9 @@
 """`orchard`: the local entry point (installed into .venv by `make setup`).
 
 orchard demo [--images DIR] [--state DIR] [--image-size N] [--weights random|imagenet|PATH]
-                                                        (the whole flow on a local stack; see orchard/local/)
-orchard upload DIR [--state DIR]                         (more images into the local stack, then the flow)
+             [--retain-runs N] [--retain-days N]        (the whole flow on a local stack; see orchard/local/)
+orchard upload DIR [--state DIR] [--retain-runs N] [--retain-days N]
+                                                        (more images into the local stack, then the flow)
 orchard query "<Athena SQL>" [--format table|csv|json]   (over the published tables of the local stack)
 orchard soak [--images N] [--duplicates F] [--image-size N] (a burst through a fresh local stack; figures)
 orchard featurize --input DIR --output DIR [job flags]     (the Spark job with local settings)
@@ -62,9 +63,11 @@ def command_line() -> argparse.ArgumentParser:
     demo_flags.add_argument("--image-size", type=int, default=224)
     demo_flags.add_argument("--weights", default="random")
     add_stack_flags(demo_flags)
+    add_retention_flags(demo_flags)
     upload_flags = commands.add_parser("upload", help="upload a folder into the local stack and run the flow")
     upload_flags.add_argument("directory", type=Path)
     add_stack_flags(upload_flags)
+    add_retention_flags(upload_flags)
     query_flags = commands.add_parser(
         "query", help="run Athena SQL locally over the published tables (DuckDB)"
     )
@@ -101,6 +104,33 @@ def add_stack_flags(parser: argparse.ArgumentParser, state: Path = DEFAULT_STATE
     parser.add_argument("--cores", type=int, default=2)
 
 
+def add_retention_flags(parser: argparse.ArgumentParser) -> None:
+    """The template's RetainRuns / RetainDays for this session's runs (default: the stack's, else 30 / 90)."""
+    parser.add_argument("--retain-runs", type=template_number("RetainRuns"), metavar="N",
+                        help="keep the history of the newest N validated runs")  # fmt: skip
+    parser.add_argument("--retain-days", type=template_number("RetainDays"), metavar="N",
+                        help="and of runs younger than N days")  # fmt: skip
+
+
+def template_number(parameter: str) -> Callable[[str], int]:
+    """An argparse type: a whole number no lower than the template parameter's MinValue."""
+
+    def parse(text: str) -> int:
+        from orchard.local.template import load_template
+
+        lowest = int(load_template()["Parameters"][parameter]["MinValue"])
+        if not text.isdigit() or int(text) < lowest:
+            raise argparse.ArgumentTypeError(f"{parameter} is a whole number of at least {lowest}")
+        return int(text)
+
+    return parse
+
+
+def retention_parameters(args: argparse.Namespace) -> dict[str, str]:
+    given = {"RetainRuns": args.retain_runs, "RetainDays": args.retain_days}
+    return {name: str(value) for name, value in given.items() if value is not None}
+
+
 def featurize(args: argparse.Namespace) -> int:
     from orchard.local.spark import FEATURIZE, environment, submit_command
 
@@ -115,12 +145,12 @@ def samples(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace) -> int:
     images = args.images or sample_images(args.state.parent / "samples")
-    parameters = {"ImageSize": str(args.image_size), "Weights": args.weights}
+    parameters = {"ImageSize": str(args.image_size), "Weights": args.weights, **retention_parameters(args)}
     return flow(args.state, images, parameters, fresh=True, cores=args.cores)
 
 
 def upload(args: argparse.Namespace) -> int:
-    return flow(args.state, args.directory, None, fresh=False, cores=args.cores)
+    return flow(args.state, args.directory, retention_parameters(args) or None, fresh=False, cores=args.cores)
 
 
 def sample_images(folder: Path) -> Path:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# What Pillow decodes without extra libraries (a GIF: its first frame). HEIC/HEIF would need pillow-heif,
+# whose wheels bundle GPL code (x265): such files are counted as ignored, by suffix.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 def _any_case(text: str) -> str:

@@ -9,11 +9,23 @@ RUNS_DATASET = "runs"
 MODELS_DATASET = "models"
 REPORT_FILE = "report.json"
 SCREE_FILE = "scree.png"
+# Under models/: one pointer per network id, <network id>.json, naming the run whose carried sums it uses.
+MODEL_POINTERS_FOLDER = "_snapshots"
+# The empty object EMRFS writes for a folder it creates, next to the folder: <folder>_$folder$.
+FOLDER_MARKER = "_$folder$"
 
 
 def run_folder(run_id: str) -> str:
     """A run's partition folder name (Hive style, so Glue and Spark read run_id as a column)."""
     return f"run_id={run_id}"
+
+
+def run_id_of_folder(name: str) -> str | None:
+    """The run id of a name run_folder gives (``run_id=<id>``, with or without a trailing slash or the
+    folder's EMRFS marker); None for any other name."""
+    name = name.removesuffix("/").removesuffix(FOLDER_MARKER)
+    run_id = name.removeprefix("run_id=")
+    return run_id if run_id != name and run_id and "/" not in run_id else None
 
 
 def run_path(root: str, dataset: str, run_id: str, *names: str) -> str:

@@ -32,6 +32,7 @@ RUNS_COLUMNS: Columns = (
     ("recorded_at", "string"),
     ("manifest", "string"),
     *((key, "bigint") for key in COUNT_KEYS),
+    ("ignored_files", "bigint"),  # files under the input without an image suffix (by suffix: the report)
     ("k", "int"),
     ("variance_target", "double"),
     ("cumulative_variance", "double"),
@@ -47,6 +48,7 @@ RUNS_COLUMNS: Columns = (
     ("estimated_cost_usd", "double"),
     ("error", "string"),
     ("cause", "string"),
+    ("history_retired_at", "string"),  # when retention removed the run's history (its record stays)
 )
 RUN_PARTITION: Columns = (("run_id", "string"),)
 

@@ -7,6 +7,8 @@ Tables (Glue, all EXTERNAL over the bucket; ``glue_tables``):
 - ``pca_history``, ``rejects_history``, ``features``: partitioned by ``run_id``; a run's partition is
   added only after it validated.
 - ``runs``: one JSON record per run (succeeded or failed) under ``<results>/run_records/`` (``run_records``).
+
+After publishing, the run's turn retires old history (``retention``: RetainRuns / RetainDays).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from glue_tables import Catalog, location, table_input
+from retention import Policy, retire_after_publish
 from run_records import (
     Prices,
     error_text,
@@ -51,6 +54,8 @@ logger = Logger()
 class Config:
     database: str
     prices: Prices
+    retention: Policy
+    manifests_prefix: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
@@ -59,7 +64,12 @@ class Config:
             memory_gb_hour=float(env.get("MEMORY_GB_HOUR_USD", "0.0057785")),
             storage_gb_hour=float(env.get("STORAGE_GB_HOUR_USD", "0.000111")),
         )
-        return cls(database=env["DATABASE_NAME"], prices=prices)
+        return cls(
+            database=env["DATABASE_NAME"],
+            prices=prices,
+            retention=Policy.from_env(env),
+            manifests_prefix=env.get("MANIFESTS_PREFIX", "manifests/"),
+        )
 
 
 def publish_run(event: Mapping[str, Any], config: Config, session: boto3.Session) -> dict[str, Any]:
@@ -106,12 +116,18 @@ def publish_run(event: Mapping[str, Any], config: Config, session: boto3.Session
             "a newer run is already published; this run stays in the history tables only",
             extra={"run_id": run_id, "published_run_id": published.get(PUBLISHED_RUN)},
         )
+    # The run published until now stays this turn too: a query that started before the switch reads it.
+    in_use = {run_id, *([published[PUBLISHED_RUN]] if PUBLISHED_RUN in published else [])}
+    retention = retire_after_publish(
+        session, root, catalog, config.retention, keep=in_use, manifests_prefix=config.manifests_prefix
+    )
     return {
         "run_id": run_id,
         "published": newer,
         "published_run_id": run_id if newer else published.get(PUBLISHED_RUN),
         "record": record_uri,
         "estimated_cost_usd": record["estimated_cost_usd"],
+        "retention": retention,
     }
 
 

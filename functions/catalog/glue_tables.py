@@ -27,6 +27,7 @@ JSON_FORMAT = {
 }
 STORAGE_FORMATS = {"parquet": PARQUET_FORMAT, "json": JSON_FORMAT}
 MAX_PARTITIONS_PER_CALL = 100  # BatchCreatePartition's limit
+MAX_PARTITIONS_PER_DELETE = 25  # BatchDeletePartition's limit
 
 
 def location(root: S3Uri, dataset: str, run_id: str | None = None) -> str:
@@ -98,6 +99,33 @@ class Catalog:
             ]
             if errors:
                 raise RuntimeError(f"could not add partitions {batch} to {spec.name}: {errors}")
+
+    def partition_runs(self, spec: TableSpec) -> set[str]:
+        """The run ids of the table's partitions (none when the table does not exist yet)."""
+        pages = self.glue.get_paginator("get_partitions").paginate(
+            DatabaseName=self.database, TableName=spec.name
+        )
+        try:
+            return {p["Values"][0] for page in pages for p in page["Partitions"]}
+        except self.glue.exceptions.EntityNotFoundException:
+            return set()
+
+    def delete_partitions(self, spec: TableSpec, run_ids: list[str]) -> None:
+        """Drop ``run_id=<id>`` for each run; one already gone (a retried retirement) is fine."""
+        for start in range(0, len(run_ids), MAX_PARTITIONS_PER_DELETE):
+            batch = run_ids[start : start + MAX_PARTITIONS_PER_DELETE]
+            response = self.glue.batch_delete_partition(
+                DatabaseName=self.database,
+                TableName=spec.name,
+                PartitionsToDelete=[{"Values": [run_id]} for run_id in batch],
+            )
+            errors = [
+                e
+                for e in response.get("Errors", [])
+                if e["ErrorDetail"]["ErrorCode"] != "EntityNotFoundException"
+            ]
+            if errors:
+                raise RuntimeError(f"could not drop partitions {batch} from {spec.name}: {errors}")
 
     def delete_table(self, name: str) -> None:
         with contextlib.suppress(self.glue.exceptions.EntityNotFoundException):

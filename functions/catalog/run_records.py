@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from orchard_contract.layout import S3Uri, report_path
 from orchard_contract.tables import COUNT_KEYS, RUNS, RUNS_COLUMNS
@@ -99,6 +100,7 @@ def report_figures(report: Mapping[str, Any]) -> dict[str, Any]:
     counts = report.get("counts", {})
     return {
         **{key: counts.get(key) for key in COUNT_KEYS},
+        "ignored_files": sum((report.get("ignored") or {}).values()),
         "k": report.get("k"),
         "variance_target": report.get("variance_target"),
         "cumulative_variance": (report.get("cumulative_variance") or [None])[-1],
@@ -139,14 +141,32 @@ def run_record(
     }
 
 
+def record_key(root: S3Uri, run_id: str) -> str:
+    return "/".join(part for part in (root.key, RUNS.dataset, f"{run_id}.json") if part)
+
+
 def write_record(session: boto3.Session, root: S3Uri, record: Mapping[str, Any]) -> str:
     """One single-line JSON object per run (the JSON SerDe reads a line per row); a rerun overwrites it."""
     row = {name: record.get(name) for name, _ in RUNS_COLUMNS}
-    key = "/".join(part for part in (root.key, RUNS.dataset, f"{record['run_id']}.json") if part)
+    key = record_key(root, record["run_id"])
     session.client("s3").put_object(
         Bucket=root.bucket, Key=key, Body=(json.dumps(row) + "\n").encode(), ContentType="application/json"
     )
     return str(S3Uri(root.bucket, key))
+
+
+def read_record(session: boto3.Session, root: S3Uri, run_id: str) -> dict[str, Any] | None:
+    """The run's record; None when it has none (S3 answers a missing key with 403 to a role that may
+    list the bucket under a prefix only)."""
+    s3 = session.client("s3")
+    try:
+        body = s3.get_object(Bucket=root.bucket, Key=record_key(root, run_id))["Body"].read()
+    except ClientError as e:
+        if e.response["Error"]["Code"] in {"NoSuchKey", "AccessDenied", "403", "404"}:
+            return None
+        raise
+    record: dict[str, Any] = json.loads(body)
+    return record
 
 
 def read_report(session: boto3.Session, root: S3Uri, run_id: str) -> dict[str, Any]:

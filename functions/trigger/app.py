@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orchard_contract.images import is_image
-from orchard_contract.times import parse_time
+from orchard_contract.times import RUN_ID_TIME_FORMAT, parse_time
 
 logger = Logger()
 
@@ -175,7 +175,7 @@ def execution_name(manifest: str, uploads: list[Upload]) -> str:
     """
     stamp = max((parse_event_time(u.event_time) for u in uploads), default=datetime.fromtimestamp(0, UTC))
     digest = hashlib.sha256(manifest.encode()).hexdigest()[:32]
-    return f"{EXECUTION_NAME_PREFIX}-{stamp:%Y%m%dT%H%M%SZ}-{digest}"
+    return f"{EXECUTION_NAME_PREFIX}-{stamp.strftime(RUN_ID_TIME_FORMAT)}-{digest}"
 
 
 def parse_event_time(value: str) -> datetime:

@@ -30,7 +30,7 @@ from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from orchard_contract.layout import MODELS_DATASET, run_path
+from orchard_contract.layout import MODEL_POINTERS_FOLDER, MODELS_DATASET, run_path
 from orchard_contract.tables import FEATURE_DIM
 from orchard_job import storage
 from orchard_job.frames import local_frame
@@ -40,7 +40,6 @@ from orchard_job.sums import LostSumsError, Sums, sum_rows
 log = logging.getLogger("orchard")
 
 SUMS_FILE, ROWS_FILE = "snapshot_sums.npz", "snapshot_rows.parquet"
-POINTERS_DIR = "_snapshots"  # under models/: one pointer per network id
 ROW_COLUMNS = [*KEY_COLUMNS, "run_id"]
 _UPPER = np.triu_indices(FEATURE_DIM)  # the gram is symmetric: its upper triangle is stored
 RowId = tuple[str, int, int, str]  # a feature row: the image's (path, size, modified_us), and its run id
@@ -122,7 +121,7 @@ def read_sums(spark: SparkSession, cache: DataFrame | None, rows: set[RowId]) ->
 
 
 def pointer(output: str, network_id: str) -> str:
-    return storage.join(output, MODELS_DATASET, POINTERS_DIR, f"{network_id}.json")
+    return storage.join(output, MODELS_DATASET, MODEL_POINTERS_FOLDER, f"{network_id}.json")
 
 
 def save(spark: SparkSession, output: str, network_id: str, carried: CarriedSums) -> None:

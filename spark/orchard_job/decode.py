@@ -41,7 +41,7 @@ def decode_image(data: bytes | None, size: int) -> np.ndarray:
     except DecodeError:
         raise
     except UnidentifiedImageError as e:
-        raise DecodeError("not a recognised image (JPEG/PNG expected)") from e
+        raise DecodeError("not a recognised image (no JPEG, PNG, WebP, BMP, TIFF or GIF)") from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise DecodeError(f"decompression bomb: {e}") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:

@@ -21,9 +21,10 @@ from orchard_job import cache_plan, storage
 from orchard_job.artifact import NetworkArtifact
 from orchard_job.cache_plan import CacheIndex, CachePlan
 from orchard_job.config import JobConfig
+from orchard_job.contents import load_contents
 from orchard_job.frames import conform, local_frame
 from orchard_job.inference import FEATURIZED_COLUMNS, featurize
-from orchard_job.listing import IMAGE_COLUMNS, KEY_COLUMNS, Image, Listing, Reject, load_contents
+from orchard_job.listing import GONE, IMAGE_COLUMNS, KEY_COLUMNS, Image, Listing, Reject
 from orchard_job.stages import Stages
 from orchard_job.sums import Sums
 
@@ -33,7 +34,7 @@ CACHE_COLUMNS = FEATURES_COLUMNS + RUN_PARTITION  # the table's columns, with th
 @dataclass(frozen=True)
 class FeatureUpdate:
     reused: int  # taken from the cache (same key, or same content under a new key)
-    rejects: list[Reject]  # files that failed to decode
+    rejects: list[Reject]  # files that failed to decode, or were gone when read
     row_runs: dict[str, str]  # path -> the run whose features/run_id=<id>/ row the current rows take
     featurized_paths: frozenset[str]  # decoded and run through the network in this run
     featurized_sums: Sums  # their scale + PCA sums, as the featurize tasks reported them
@@ -96,7 +97,19 @@ def update_features(
         destination = run_path(config.output, FEATURES.dataset, config.run_id)
         # Appended: a retry under the same run id keeps the rows an earlier attempt wrote (and it reuses).
         to_cache_table(new_rows, network).write.mode("append").parquet(destination)
-    return finished(plan, config.run_id, featurized.rejects.value, featurized.sums.value)
+    failed = featurized.rejects.value
+    if featurized.delivered.value + len(failed) < len(plan.fresh):
+        failed = failed + gone_since_listing(spark, destination, plan.fresh, failed)
+    return finished(plan, config.run_id, failed, featurized.sums.value)
+
+
+def gone_since_listing(
+    spark: SparkSession, written_to: str, fresh: list[Image], failed: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """(path, GONE) of the fresh images that got neither a row nor a decode error: no longer there to read."""
+    accounted = {path for path, _ in failed}
+    accounted |= {row.path for row in spark.read.parquet(written_to).select("path").distinct().collect()}
+    return [(image.path, GONE) for image in fresh if image.path not in accounted]
 
 
 def finished(plan: CachePlan, run_id: str, failed: list[tuple[str, str]], sums: Sums) -> FeatureUpdate:

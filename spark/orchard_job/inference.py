@@ -18,7 +18,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from orchard_job.artifact import NetworkArtifact
 from orchard_job.batches import featurize_stream
-from orchard_job.listing import IMAGE_COLUMNS, Image, Listing, scan_contents
+from orchard_job.contents import scan_contents
+from orchard_job.listing import IMAGE_COLUMNS, Image, Listing
 from orchard_job.runtime import get_featurizer
 from orchard_job.sums import Sums, SumsParam, TaskSums, max_sum_tasks, vectors
 
@@ -45,6 +46,7 @@ class Featurized:
 
     rows: DataFrame
     rejects: Accumulator[list[tuple[str, str]]]  # (path, reason) of every file that failed to decode
+    delivered: Accumulator[int]  # feature rows computed (a file gone since the listing gives none)
     sums: Accumulator[Sums]  # scale + PCA sums over the feature rows, as written
 
 
@@ -59,6 +61,7 @@ def featurize(
     size, runtime, file_name = network.image_size, network.runtime, network.file_name
     rejects = spark.sparkContext.accumulator([], RejectsParam())
     sums = spark.sparkContext.accumulator(Sums.empty(), SumsParam())
+    delivered = spark.sparkContext.accumulator(0)
     # The keys travel with the function (Spark broadcasts a large one): no join to bring labels back.
     keys = {image.path: (image.label, image.size, image.modified_us) for image in images}
     scan = scan_contents(spark, images, listing)
@@ -73,12 +76,13 @@ def featurize(
         running = TaskSums()
         for computed, failed in featurize_stream(wanted, featurizer, size, threads):
             rejects.add(failed)
+            delivered.add(computed.num_rows)
             if report_sums:
                 running.add(vectors(computed, "features"))
             yield with_keys(computed, keys)
         running.report(sums)
 
-    return Featurized(scan.mapInArrow(run_partition, FEATURIZED_SCHEMA), rejects, sums)
+    return Featurized(scan.mapInArrow(run_partition, FEATURIZED_SCHEMA), rejects, delivered, sums)
 
 
 def with_keys(computed: pa.RecordBatch, keys: dict[str, tuple[str, int, int]]) -> pa.RecordBatch:

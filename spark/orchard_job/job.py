@@ -46,7 +46,8 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
         previous = carried_sums.load(spark, config.output, network.network_id)
     with stages.stage("list"):
         listing = list_images(spark, config.input, config.manifest)
-    log.info("listed %d images (%d rejected before decoding)", listing.listed, len(listing.rejects))
+    log.info("listed %d images (%d rejected before decoding), ignored other files: %s",
+             listing.listed, len(listing.rejects), listing.ignored or "none")  # fmt: skip
     update = update_features(spark, config, network, listing, stages)
     rate = update.featurized / max(stages.seconds.get("featurize", 0.0), 1e-9)
     log.info("featurized %d images (%.1f img/s), reused %d, %d failed to decode",
@@ -80,6 +81,7 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     with stages.stage("report"):
         report = build_report(spark, config, network, model, counts, stages.with_total())
         report["feature_runs"] = update.feature_runs
+        report["ignored"] = listing.ignored
         report["pca_sums"] = sums.source
         write_run_files(spark, config, report, model, network)
         carried = CarriedSums(config.run_id, current, sums.sums)

@@ -1,9 +1,9 @@
-"""Which images make up a run: a recursive listing of --input united with the URIs of a --manifest.
+"""Which files make up a run: every file under --input, united with the files a --manifest names.
 
-The listing is collected to the driver once (paths and metadata, not bytes), so every later stage sees
-the same image set. Every listed image ends in the PCA output or in rejects; the ones rejected here
-(missing or empty, not inside a label folder, refused manifest entries) never reach the decoder. Spark
-lists no empty files: an empty file is rejected when a manifest names it, and not listed otherwise.
+The listing (Hadoop's FileSystem on the driver, storage.list_files) sees every file, whatever its name or
+size; every file with an image suffix ends in the PCA output or in rejects, every other one is counted in
+the report as ignored, by suffix. The ones rejected here (empty, not inside a label folder, gone, refused
+manifest entries) never reach the decoder; contents.py reads the bytes of the rest.
 
 Manifest entries are refused unread when their path has '.', '..' or empty segments (to S3 these are plain
 characters of a key, but Hadoop's Path resolves or drops them and would read another object, or one
@@ -13,26 +13,25 @@ outside the input), and, with --input, when they are not under the input folder.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
-from orchard_contract.images import IMAGE_GLOB, is_image
+from orchard_contract.images import is_image
 from orchard_job import storage
-from orchard_job.frames import local_frame
+from orchard_job.storage import StoredFile
 
 IMAGE_COLUMNS = "path string, label string, size long, modified_us long"  # an Image as a row
 KEY_COLUMNS = ["path", "size", "modified_us"]  # Image.key as columns
-# The listing's own scan serves when at least this share of its images is wanted (one scan beats a lookup
-# per file); below it, each file is looked up by path.
-LISTING_SCAN_SHARE = 0.5
 NO_LABEL = "image is not inside a label folder (label = parent folder name)"
 MISSING = "missing: listed in the manifest but not found in storage"
+GONE = "missing: listed, then gone before it was read"
 EMPTY = "empty file (0 bytes)"
 ODD_SEGMENTS = "key has '.', '..' or empty path segments: a Hadoop path would name another object (not read)"
 OUTSIDE_INPUT = "outside --input: listed in the manifest but not under the input folder (not read)"
-_GLOB_CHARS = re.compile(r"([\\*?\[\]{}])")
+NO_SUFFIX = "(none)"
 _SCHEME_AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//[^/]*)?")
 
 
@@ -62,9 +61,8 @@ class Listing:
     # Paths the manifest names: just uploaded, so a cached (path, size, modified) does not prove the content
     # (S3 keeps modification times to the second): these are always hashed.
     uploaded: frozenset[str] = frozenset()
-    # The image files under --input as a binaryFile DataFrame: it keeps the listing it was created with, so a
-    # scan of their contents reuses it instead of listing the input again. None for a manifest alone.
-    files: DataFrame | None = None
+    root: str | None = None  # the --input folder as Spark prints it; None for a manifest alone
+    ignored: dict[str, int] = field(default_factory=dict)  # files without an image suffix, by suffix
 
     @property
     def listed(self) -> int:
@@ -73,30 +71,41 @@ class Listing:
 
 def list_images(spark: SparkSession, input_uri: str | None, manifest_uri: str | None) -> Listing:
     root = storage.qualify(spark, input_uri).rstrip("/") if input_uri else None
-    files = image_files(spark, root) if root else None
-    found = {row.path: row for row in _metadata(files).collect()} if files is not None else {}
+    if root is not None and not storage.exists(spark, root):
+        raise FileNotFoundError(f"Path does not exist: {root} (--input)")
+    stored = storage.list_files(spark, root) if root else []
+    found = {file.path: file for file in stored if is_image(file.path)}
     entries = read_manifest(spark, manifest_uri) if manifest_uri else []
     unread = {entry: reason for entry in entries if (reason := refusal(entry, root))}
     wanted = set(entries) - unread.keys() - found.keys()
     if root is None:  # a manifest alone: its entries are looked up wherever they are
-        existing = [path for path in sorted(wanted) if storage.exists(spark, path)]
-        found.update({row.path: row for row in _files_at(spark, existing).collect()})
-    unread |= {path: unlisted(spark, path) for path in sorted(wanted - found.keys())}
+        found.update({path: file for path in sorted(wanted) if (file := storage.stat(spark, path))})
+    unread |= dict.fromkeys(sorted(wanted - found.keys()), MISSING)
     rejects = [Reject(path, label_of(path, root), reason) for path, reason in unread.items()]
     images = []
-    for path, row in sorted(found.items()):
-        label = label_of(path, root)
-        if label:
-            images.append(Image(path, label, int(row.size), int(row.modified_us)))
+    for path, file in sorted(found.items()):
+        reason = image_refusal(file, label_of(path, root))
+        if reason:
+            rejects.append(Reject(path, label_of(path, root), reason))
         else:
-            rejects.append(Reject(path, label, NO_LABEL))
+            images.append(Image(path, label_of(path, root), file.size, file.modified_us))
     uploaded = frozenset(entry for entry in entries if entry not in unread and entry in found)
-    return Listing(images, rejects, uploaded, files)
+    ignored = Counter(suffix_of(file.path) for file in stored if not is_image(file.path))
+    return Listing(images, rejects, uploaded, root, dict(sorted(ignored.items())))
 
 
-def unlisted(spark: SparkSession, path: str) -> str:
-    """Why a manifest entry is not in the listing: gone, or empty (Spark lists no empty files)."""
-    return EMPTY if storage.size(spark, path) == 0 else MISSING
+def image_refusal(file: StoredFile, label: str) -> str | None:
+    """Why a listed image file is not decoded at all, or None."""
+    if not label:
+        return NO_LABEL
+    if file.size == 0:
+        return EMPTY
+    return None
+
+
+def suffix_of(path: str) -> str:
+    """A file name's suffix in lower case ('.txt'), or NO_SUFFIX ('.DS_Store' and 'README' have none)."""
+    return PurePosixPath(path.rsplit("/", 1)[-1]).suffix.lower() or NO_SUFFIX
 
 
 def label_of(path: str, root: str | None) -> str:
@@ -131,55 +140,3 @@ def read_manifest(spark: SparkSession, manifest_uri: str) -> list[str]:
     entries = (line.strip() for line in text.splitlines())
     images = {entry for entry in entries if entry and not entry.startswith("#") and is_image(entry)}
     return sorted(entry if has_odd_segments(entry) else storage.normalize(entry) for entry in images)
-
-
-def glob_escape(path: str) -> str:
-    """Spark treats load() paths as globs; S3 keys may contain glob characters."""
-    return _GLOB_CHARS.sub(r"\\\1", path)
-
-
-def _metadata(files: DataFrame) -> DataFrame:
-    return files.select(
-        "path", F.col("length").alias("size"), F.unix_micros("modificationTime").alias("modified_us")
-    )
-
-
-def image_files(spark: SparkSession, root: str) -> DataFrame:
-    """binaryFile rows of the image files under root, at any depth (listed once, when created)."""
-    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-    return reader.option("pathGlobFilter", IMAGE_GLOB).load(glob_escape(root))
-
-
-def _files_at(spark: SparkSession, paths: list[str]) -> DataFrame:
-    if not paths:
-        return spark.createDataFrame([], "path string, size long, modified_us long")
-    return _metadata(spark.read.format("binaryFile").load([glob_escape(path) for path in paths]))
-
-
-def scan_contents(spark: SparkSession, images: list[Image], listing: Listing | None = None) -> DataFrame:
-    """path, content of the images' files, split into tasks by bytes (spark.sql.files.openCostInBytes).
-
-    When the images are most of the listing's, one scan of the files it already listed replaces a file
-    lookup per path (cheaper, as in a first run); the scan may then also hold files that are not among them.
-    """
-    if not images:
-        return spark.createDataFrame([], "path string, content binary")
-    files = _listed_files(images, listing)
-    if files is None:
-        files = spark.read.format("binaryFile").load([glob_escape(image.path) for image in images])
-    return files.select("path", "content")
-
-
-def load_contents(spark: SparkSession, images: list[Image], listing: Listing | None = None) -> DataFrame:
-    """path, content for exactly these images."""
-    files = scan_contents(spark, images, listing)
-    if _listed_files(images, listing) is None:
-        return files
-    wanted = local_frame(spark, [(image.path,) for image in images], "path string")
-    return files.join(F.broadcast(wanted), "path", "left_semi")
-
-
-def _listed_files(images: list[Image], listing: Listing | None) -> DataFrame | None:
-    if listing is None or listing.files is None or len(images) < LISTING_SCAN_SHARE * len(listing.images):
-        return None
-    return listing.files

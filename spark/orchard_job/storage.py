@@ -4,11 +4,60 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pyspark only where Spark runs: the image build imports this module without it
     from pyspark.sql import SparkSession
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    path: str  # as Spark prints paths (Hadoop's Path.toString)
+    size: int
+    modified_us: int  # modification time, microseconds since the epoch (Hadoop keeps milliseconds)
+
+
+def list_files(spark: SparkSession, uri: str) -> list[StoredFile]:
+    """Every file under uri at any depth, whatever its name or size.
+
+    Hadoop's FileSystem on the driver, folder by folder: Spark's file index (and so a binaryFile listing)
+    skips names it takes for hidden or metadata files (a leading '.' or '_', '._COPYING_'), whole folders of
+    them included, and empty files.
+    """
+    fs, root = _fs_path(spark, uri)
+    files, folders = [], [root]
+    while folders:
+        for status in fs.listStatus(folders.pop()):
+            if status.isDirectory():
+                folders.append(status.getPath())
+            else:
+                files.append(_stored(status))
+    return sorted(files, key=lambda f: f.path)
+
+
+def exists(spark: SparkSession, uri: str) -> bool:
+    fs, path = _fs_path(spark, uri)
+    return bool(fs.exists(path))
+
+
+def stat(spark: SparkSession, uri: str) -> StoredFile | None:
+    """The file at uri; None when there is none (or it is a folder)."""
+    fs, path = _fs_path(spark, uri)
+    try:
+        status = fs.getFileStatus(path)
+    except Exception as e:  # py4j raises the JVM's FileNotFoundException
+        if "FileNotFoundException" in str(e):
+            return None
+        raise
+    return None if status.isDirectory() else _stored(status)
+
+
+def _stored(status: Any) -> StoredFile:
+    return StoredFile(
+        str(status.getPath().toString()), int(status.getLen()), 1000 * int(status.getModificationTime())
+    )
 
 
 def qualify(spark: SparkSession, uri: str) -> str:
@@ -24,17 +73,6 @@ def normalize(uri: str) -> str:
     if "://" in uri or uri.startswith("file:/"):
         return uri
     return "file:" + os.path.abspath(uri)
-
-
-def exists(spark: SparkSession, uri: str) -> bool:
-    fs, path = _fs_path(spark, uri)
-    return bool(fs.exists(path))
-
-
-def size(spark: SparkSession, uri: str) -> int | None:
-    """The file's length in bytes; None when there is no such file."""
-    fs, path = _fs_path(spark, uri)
-    return int(fs.getFileStatus(path).getLen()) if fs.exists(path) else None
 
 
 # Bytes go between the JVM and Python through a local file: the JVM's FileSystem copies a file many times

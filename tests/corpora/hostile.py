@@ -75,6 +75,18 @@ def hostile_uploads(prefix: str = "images/") -> list[HostileUpload]:
         ok("Pear/~" + "0" * 40 + ".jpg", jpeg()),  # shaped like the local mirror's stand-in names
         ok("Plum /trailing space .jpg", jpeg()),
         ok("Long/" + "ä" * 150 + ".jpg", jpeg()),  # a 304-byte name: no local file system takes it
+        # Names Spark's file index takes for hidden or metadata files: read all the same.
+        ok("_Unsorted/u.jpg", jpeg()),
+        ok(".hidden/Apple/deep.jpg", jpeg()),
+        ok("Apple/.dotted.jpg", jpeg()),
+        ok("Apple/_underscored.png", encode(noise(rng), "PNG")),
+        ok("Formats/lossless.webp", encode(noise(rng), "WEBP", lossless=True)),
+        ok("Formats/plain.bmp", encode(noise(rng), "BMP")),
+        ok("Formats/scan.tiff", encode(noise(rng), "TIFF")),
+        ok("Formats/animated.gif", animated_gif(rng)),
+        # macOS's AppleDouble companion of IMG_0001.jpg: metadata, not an image.
+        bad("Apple/._IMG_0001.jpg", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ", NOT_IMAGE),
+        bad("_Unsorted/empty.png", b"", EMPTY),
         bad("root.jpg", jpeg(), NO_LABEL),
         bad("Broken/truncated.jpg", jpeg()[:300], CORRUPT),
         bad("Broken/zero_bytes.jpg", b"", EMPTY),
@@ -90,6 +102,8 @@ def hostile_uploads(prefix: str = "images/") -> list[HostileUpload]:
         bad("Apple//double_slash.jpg", jpeg(), ODD_SEGMENTS),
         HostileUpload("other/Apple/1.jpg", jpeg(), "ignored"),
         HostileUpload(prefix + "Apple/notes.txt", b"not an image suffix\n", "ignored"),
+        HostileUpload(prefix + "Apple/IMG_0002.heic", b"ftypheic", "ignored"),
+        HostileUpload(prefix + "Apple/.DS_Store", b"\x00\x00\x00\x01Bud1", "ignored"),
         HostileUpload(prefix + "Apple/", b"", "ignored"),  # a console "folder"
         HostileUpload(prefix + "Pear", b"", "ignored"),  # another tool's "folder", beside Pear/...
     ]
@@ -103,6 +117,11 @@ def encode(image: Image.Image, format: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=format, **options)
     return buffer.getvalue()
+
+
+def animated_gif(rng: random.Random) -> bytes:
+    frames = [noise(rng) for _ in range(3)]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
 
 
 def rgba(rng: random.Random) -> Image.Image:

@@ -38,7 +38,8 @@ from typing import Any
 from iam_calls import Call
 from iam_roles import JOB
 
-MARKER = "_$folder$"
+from orchard_contract.layout import FOLDER_MARKER as MARKER
+
 SUCCESS = "_SUCCESS"
 # A committed task's upload; a failed task's is aborted instead of completed (both are evaluated).
 MULTIPART = ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload")

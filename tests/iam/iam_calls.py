@@ -171,7 +171,15 @@ LOG_DELIVERY = (
     "DescribeResourcePolicies",
     "DescribeLogGroups",
 )
-GLUE_TABLE = ("GetTable", "CreateTable", "UpdateTable", "DeleteTable", "BatchCreatePartition")
+GLUE_TABLE = (
+    "GetTable",
+    "CreateTable",
+    "UpdateTable",
+    "DeleteTable",
+    "BatchCreatePartition",
+    "GetPartitions",
+    "BatchDeletePartition",
+)
 OPERATIONS: dict[tuple[str, str], Callable[[_Params, str | None], list[Authorization]]] = {
     ("s3", "GetObject"): _s3_object,
     ("s3", "HeadObject"): _s3_object,

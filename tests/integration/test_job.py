@@ -16,8 +16,10 @@ import pytest
 
 from orchard.samples import CORRUPT_NAME, fruit_image, write_samples
 from orchard_contract.tables import FEATURES_COLUMNS, PCA_COLUMNS, REJECTS_COLUMNS, Columns
+from orchard_job import job as job_module
 from orchard_job.config import parse_args
 from orchard_job.job import run
+from orchard_job.listing import GONE, Listing, list_images
 
 # The job in-process with an exported network: the full suite's, not make test-fast's.
 pytestmark = pytest.mark.slow
@@ -258,3 +260,32 @@ def test_tf_runtime_agrees_with_litert(spark, dataset: tuple[Path, Path]) -> Non
     for path, vector in zip(lite["path"], lite["features"], strict=True):
         a, b = np.array(vector), np.array(by_path[path])
         assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) >= 0.9999
+
+
+def test_images_gone_between_listing_and_reading_are_rejected_not_fatal(
+    spark, dataset: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images, out = dataset
+    hidden = images / "Lemon" / ".hidden.jpg"  # read on the driver: Spark's index skips the name
+    shutil.copy(images / "Lemon" / "0001_100.jpg", hidden)
+    doomed = [images / "Banana" / "0001_100.jpg", hidden]
+
+    def list_then_delete(*args: object) -> Listing:
+        listing = list_images(*args)
+        for path in doomed:
+            path.unlink()
+        return listing
+
+    monkeypatch.setattr(job_module, "list_images", list_then_delete)
+    report = job(spark, images, out, "g1")
+
+    counts = report["counts"]
+    assert counts["listed"] == counts["in_pca"] + counts["rejected"]
+    rejects = table(out / "rejects" / "run_id=g1")
+    reasons = {Path(p).name: r for p, r in zip(rejects["path"], rejects["reason"], strict=True)}
+    assert {name: reasons.get(name) for name in (".hidden.jpg", "0001_100.jpg")} == dict.fromkeys(
+        (".hidden.jpg", "0001_100.jpg"), GONE
+    )
+    assert not {
+        path for path in table(out / "pca" / "run_id=g1")["path"] if "0001_100" in path and "Banana" in path
+    }

@@ -53,7 +53,7 @@ def test_missing_input_fails_with_exit_code_1(tmp_path: Path) -> None:
         ["--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out"), "--weights", "random"]
     )
     assert result.returncode == 1
-    assert "Path does not exist" in result.stdout + result.stderr
+    assert f"Path does not exist: file:{tmp_path / 'nowhere'} (--input)" in result.stdout + result.stderr
 
 
 def test_bad_flags_exit_with_code_2(tmp_path: Path) -> None:

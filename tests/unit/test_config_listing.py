@@ -9,16 +9,15 @@ from pathlib import Path
 import pytest
 
 from orchard_job.config import parse_args
+from orchard_job.contents import glob_escape, load_contents
 from orchard_job.listing import (
     EMPTY,
     MISSING,
     ODD_SEGMENTS,
     OUTSIDE_INPUT,
-    glob_escape,
     has_odd_segments,
     label_of,
     list_images,
-    scan_contents,
 )
 from orchard_job.storage import normalize
 
@@ -167,7 +166,7 @@ def test_image_pins_equal_the_local_environment() -> None:
     assert local["pyspark"] == "3.5.5"  # the Spark of emr-7.9.0 (Dockerfile's default release)
 
 
-def test_images_are_listed_once_and_their_scan_reuses_the_listing(spark, tmp_path: Path) -> None:
+def test_images_are_listed_and_loaded_as_listed(spark, tmp_path: Path) -> None:
     images = images_folder(tmp_path)
     for name in ["Apple/b.JPEG", "Pear/c.Png", "Pear/notes.txt", "Pear/d.jpg.txt"]:
         (images / name).write_bytes(b"listed, never decoded")
@@ -176,5 +175,5 @@ def test_images_are_listed_once_and_their_scan_reuses_the_listing(spark, tmp_pat
     assert sorted(Path(image.path).name for image in listing.images) == names
 
     (images / "Apple" / "late.jpg").write_bytes(b"arrived after the listing")  # the next run's image
-    scanned = scan_contents(spark, listing.images, listing).collect()
+    scanned = load_contents(spark, listing.images, listing).collect()
     assert sorted(Path(row.path).name for row in scanned) == names

@@ -91,14 +91,16 @@ def test_ignored_keys_are_nowhere(flow: Flow) -> None:
 def test_the_report_counts_every_listed_file_once(flow: Flow) -> None:
     results = flow.stack.resolver.parameter("ResultsPrefix")
     report = report_path(results, flow.executions[-1].run_id)
-    counts = json.loads((bucket_dir(flow.state, flow.stack.outputs["BucketName"]) / report).read_text())[
-        "counts"
-    ]
+    written = json.loads((bucket_dir(flow.state, flow.stack.outputs["BucketName"]) / report).read_text())
+    counts = written["counts"]
     assert counts["listed"] == counts["in_pca"] + counts["rejected"]
     assert (counts["in_pca"], counts["rejected"]) == (
         len(flow.expected("featurized")),
         len(flow.expected("rejected")),
     )
+    # Every other file under the prefix is counted by its suffix (folder markers among those with none).
+    assert {suffix: written["ignored"].get(suffix) for suffix in (".txt", ".heic")} == {".txt": 1, ".heic": 1}
+    assert written["ignored"]["(none)"] >= 1  # .DS_Store
 
 
 def test_the_flow_writes_only_under_its_prefixes(flow: Flow) -> None:

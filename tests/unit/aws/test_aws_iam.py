@@ -159,6 +159,30 @@ def test_the_job_may_not_write_images_or_outside_its_folders(deployed, iam_evalu
     assert not allowed, lines(allowed)
 
 
+def test_no_role_may_delete_images_and_retention_only_run_history(deployed, iam_evaluator):
+    """Deleting images is for the bucket's owner; the catalog's retention may delete the folders of runs'
+    history, never the feature cache, the run records, the carried-sums pointers or another dataset."""
+    bucket, database = (
+        f"arn:aws:s3:::{deployed.resolver.refs['Bucket']}",
+        deployed.resolver.refs["GlueDatabase"],
+    )
+    images = ["images/Apple/1.jpg", "images/_Unsorted/.hidden.jpg", "images", "images_$folder$"]
+    probes = [
+        Request(role, "s3:DeleteObject", f"{bucket}/{key}") for role in deployed.role_arns for key in images
+    ]
+    kept = ["features/run_id=r/part-0.parquet", "features/run_id=r_$folder$", "run_records/r.json",
+            "models/_snapshots/network.json", "pca_$folder$", "pca/x", "other/run_id=r/x"]  # fmt: skip
+    probes += [Request("CatalogFunctionRole", "s3:DeleteObject", f"{bucket}/results/{key}") for key in kept]
+    features = f"arn:aws:glue:us-east-1:123456789012:table/{database}/features"
+    probes.append(Request("CatalogFunctionRole", "glue:BatchDeletePartition", features))
+    allowed = [d for d in iam_evaluator.evaluate(deployed.policies(), probes) if d.allowed]
+    assert not allowed, lines(allowed)
+
+    history = ["results/pca/run_id=r/part-0.parquet", "results/runs/run_id=r_$folder$", "manifests/r.txt"]
+    retire = [Request("CatalogFunctionRole", "s3:DeleteObject", f"{bucket}/{key}") for key in history]
+    assert all(d.allowed for d in iam_evaluator.evaluate(deployed.policies(), retire))
+
+
 def test_plain_http_is_refused_by_the_bucket_policy(deployed, iam_evaluator):
     key = f"arn:aws:s3:::{deployed.resolver.refs['Bucket']}/results/runs/x.json"
     insecure = Request("JobRole", "s3:GetObject", key, {"aws:SecureTransport": "false"})

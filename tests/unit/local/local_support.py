@@ -7,15 +7,27 @@ in tests/integration/local); the stand-in receives the same StartJobRun Paramete
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aws_support import contract_table, parquet_bytes
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 
+from orchard.local.invoke import running_function
 from orchard.local.job_runner import start_job_run_request
 from orchard.local.stack import LocalStack
-from orchard_contract.layout import report_path, run_path
+from orchard_contract.layout import (
+    MODEL_POINTERS_FOLDER,
+    MODELS_DATASET,
+    RUNS_DATASET,
+    SCREE_FILE,
+    report_path,
+    run_path,
+)
 from orchard_contract.tables import COUNT_KEYS, PCA, PCA_COLUMNS, REJECTS, REJECTS_COLUMNS
 
 # The states a run that publishes goes through, in order.
@@ -35,6 +47,27 @@ def run_location(stack: LocalStack, dataset: str, run_id: str) -> str:
     """The s3:// folder of a run's rows of a dataset, as a Glue table's location names it."""
     results = f"s3://{stack.outputs['BucketName']}/{stack.resolver.parameter('ResultsPrefix')}"
     return run_path(results, dataset, run_id) + "/"
+
+
+@contextmanager
+def failing_call(function: str, operation: str) -> Iterator[list[str]]:
+    """The first `operation` call the local function makes fails as AWS fails it (500 InternalError);
+    yields the operations that failed. A fault in the middle of a handler, where Functions.inject fails
+    the whole invocation."""
+    original = BaseClient._make_api_call
+    failed: list[str] = []
+
+    def make_api_call(client: BaseClient, name: str, params: dict[str, Any]) -> Any:
+        if name == operation and running_function.get() == function and not failed:
+            failed.append(name)
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, name)
+        return original(client, name, params)
+
+    BaseClient._make_api_call = make_api_call
+    try:
+        yield failed
+    finally:
+        BaseClient._make_api_call = original
 
 
 @dataclass
@@ -75,3 +108,8 @@ class FakeJob:
             "image_size": 96, "runtime": "tflite",
         }  # fmt: skip
         s3.put_object(Bucket=bucket, Key=report_path(results, run_id), Body=json.dumps(report).encode())
+        s3.put_object(Bucket=bucket, Key=run_path(results, RUNS_DATASET, run_id, SCREE_FILE), Body=b"png")
+        # The carried sums of the run, and the pointer naming them (written last, as the job does).
+        s3.put_object(Bucket=bucket, Key=run_path(results, MODELS_DATASET, run_id, "sums.npz"), Body=b"sums")
+        pointer = "/".join([results, MODELS_DATASET, MODEL_POINTERS_FOLDER, "stand-in.json"])
+        s3.put_object(Bucket=bucket, Key=pointer, Body=json.dumps({"run_id": run_id}).encode())

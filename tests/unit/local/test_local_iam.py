@@ -3,8 +3,8 @@ allowed for its role, and every grant of every role is used by some call (observ
 
 The flows take every path that calls AWS differently: a first run whose job fails (the failure record
 creates the runs table), its batch redelivered (the trigger looks the failed execution up and starts a
-retry), a second run (tables updated), and the failure path's repair of a half-done publish, with and
-without a published run.
+retry), a second run (tables updated), a third that retires the retry's history (RetainRuns=2), and the
+failure path's repair of a half-done publish, with and without a published run.
 """
 
 from __future__ import annotations
@@ -78,12 +78,13 @@ def half_done_publishes(stack: LocalStack) -> None:
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     root = tmp_path_factory.mktemp("local-iam")
-    with local_stack(root / "state", {"ImageSize": "96"}, fresh=True, echo=False) as stack:
+    with local_stack(root / "state", {"ImageSize": "96", "RetainRuns": "2"}, fresh=True, echo=False) as stack:
         stack.functions.add(JOB_RUNNER, FakeJob(stack))
         with flow_calls(stack) as calls:
             failed_run_then_redelivered(stack, root / "a")
-            upload_images(stack, images(root / "b", ["Plum/1.jpg"]))
-            assert [e.status for e in run_pending(stack)] == ["SUCCEEDED"]
+            for batch, name in (("b", "Plum/1.jpg"), ("c", "Quince/1.jpg")):
+                upload_images(stack, images(root / batch, [name]))
+                assert [e.status for e in run_pending(stack)] == ["SUCCEEDED"]
             half_done_publishes(stack)
         yield Recorded(calls.deployment, list(calls.recorded), stack.outputs["BucketName"])
 
@@ -95,6 +96,7 @@ def test_every_component_of_the_flows_made_calls(recorded):
     assert {(STATE_MACHINE, "Invoke"), (STATE_MACHINE, "GetJobRun")} <= operations
     assert ("orchard-trigger", "DescribeExecution") in operations
     assert ("orchard-recordfailure", "DeleteTable") in operations
+    assert {("orchard-catalog", "BatchDeletePartition"), ("orchard-catalog", "DeleteObjects")} <= operations
 
 
 def test_every_call_the_flows_make_is_allowed_for_its_role(recorded, iam_evaluator):
