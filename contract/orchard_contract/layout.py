@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -13,6 +14,15 @@ SCREE_FILE = "scree.png"
 MODEL_POINTERS_FOLDER = "_snapshots"
 # The empty object EMRFS writes for a folder it creates, next to the folder: <folder>_$folder$.
 FOLDER_MARKER = "_$folder$"
+
+
+# <results>/erasures/<id>.json: what `orchard erase` deleted; the next publish erases what derives from it.
+ERASURES_FOLDER = "erasures"
+
+
+def erasure_request(deleted: list[str], requested_at: str) -> bytes:
+    """An erasure request's body: when it was made (the run that answers it started later) and the keys."""
+    return json.dumps({"requested_at": requested_at, "deleted": deleted}, indent=1).encode()
 
 
 def run_folder(run_id: str) -> str:

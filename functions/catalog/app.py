@@ -8,21 +8,24 @@ Tables (Glue, all EXTERNAL over the bucket; ``glue_tables``):
   added only after it validated.
 - ``runs``: one JSON record per run (succeeded or failed) under ``<results>/run_records/`` (``run_records``).
 
-After publishing, the run's turn retires old history (``retention``: RetainRuns / RetainDays).
+After publishing, the run's turn retires old history (``retention``: RetainRuns / RetainDays) and drops the
+feature cache's partitions no snapshot uses (``cache_partitions``).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cache_partitions import prune_cache
+from erasure import answered_by, erasure_requests, remove
 from glue_tables import Catalog, location, table_input
-from retention import Policy, retire_after_publish
+from retention import MAX_RUNS_PER_TURN, Policy, manifest_to_delete, retire_after_publish
 from run_records import (
     Prices,
     error_text,
@@ -116,11 +119,7 @@ def publish_run(event: Mapping[str, Any], config: Config, session: boto3.Session
             "a newer run is already published; this run stays in the history tables only",
             extra={"run_id": run_id, "published_run_id": published.get(PUBLISHED_RUN)},
         )
-    # The run published until now stays this turn too: a query that started before the switch reads it.
-    in_use = {run_id, *([published[PUBLISHED_RUN]] if PUBLISHED_RUN in published else [])}
-    retention = retire_after_publish(
-        session, root, catalog, config.retention, keep=in_use, manifests_prefix=config.manifests_prefix
-    )
+    retention = housekeeping(session, root, catalog, config, event, newer, published)
     return {
         "run_id": run_id,
         "published": newer,
@@ -129,6 +128,49 @@ def publish_run(event: Mapping[str, Any], config: Config, session: boto3.Session
         "estimated_cost_usd": record["estimated_cost_usd"],
         "retention": retention,
     }
+
+
+def housekeeping(
+    session: boto3.Session,
+    root: S3Uri,
+    catalog: Catalog,
+    config: Config,
+    event: Mapping[str, Any],
+    newer: bool,
+    published: Mapping[str, str],
+) -> dict[str, Any]:
+    """Retention, then the cache's unused partitions; an erasure request this run answers keeps no other
+    run. Never fails the publish: what a turn leaves, the next finishes."""
+    run_id, before = event["run_id"], published.get(PUBLISHED_RUN)
+    try:
+        requests = erasure_requests(session.client("s3"), root) if newer else []
+    except Exception:
+        logger.exception("erasure requests unreadable; the next run answers them")
+        requests = []
+    answered = answered_by(requests, parse_time(event["started_at"]))
+    if answered:  # the erased images are in no run but this one: every other run's outputs go now
+        policy, in_use, before = replace(config.retention, runs=1), {run_id}, None
+    else:  # the run published until now stays this turn too: a query that started before the switch reads it
+        policy, in_use = config.retention, {run_id, *([before] if before else [])}
+    result = retire_after_publish(
+        session, root, catalog, policy, keep=in_use, manifests_prefix=config.manifests_prefix
+    )
+    if not newer:
+        return result
+    result["cache"] = prune_cache(
+        session, root, catalog, policy, published=run_id, previously_published=before
+    )
+    finished = (
+        "error" not in result
+        and "error" not in result["cache"]
+        and len(result["retired"]) < MAX_RUNS_PER_TURN
+    )
+    if answered and finished:
+        # This run's own manifest names the erased keys (as removed): a published batch never runs again.
+        own = manifest_to_delete({"status": "succeeded", **event}, root.bucket, config.manifests_prefix)
+        remove(session.client("s3"), root, answered, *([own] if own else []))
+        result["erasures"] = [request.key for request in answered]
+    return result
 
 
 def realign_published_tables(catalog: Catalog, root: S3Uri) -> None:

@@ -22,6 +22,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from orchard_contract.layout import RUNS_DATASET, S3Uri, report_path, run_path
 from orchard_contract.tables import FEATURES, PCA, REJECTS, Columns
 
+PARQUET_MAGIC = b"PAR1"  # a Parquet file starts and ends with it; the footer sits before the end one
+
 logger = Logger()
 
 
@@ -86,6 +88,17 @@ class RunFiles:
     def read(self, key: str) -> bytes:
         return bytes(self.s3.get_object(Bucket=self.location.root.bucket, Key=key)["Body"].read())
 
+    def footers(self, dataset: str) -> list[pq.FileMetaData]:
+        """The Parquet footers of the dataset's part files, read by range (two small GETs a file): a cache
+        partition holds every row a compaction moved, which a Lambda need not download to check them."""
+        bucket, footers = self.location.root.bucket, []
+        for key in sorted(k for k in self.keys(dataset) if _is_part_file(k)):
+            tail = self.s3.get_object(Bucket=bucket, Key=key, Range="bytes=-8")["Body"].read()
+            length = int.from_bytes(tail[:4], "little")
+            footer = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{length + 8}")["Body"].read()
+            footers.append(pq.ParquetFile(io.BytesIO(PARQUET_MAGIC + footer)).metadata)
+        return footers
+
     def report(self) -> dict[str, Any]:
         # Looked up by listing: S3 answers a GET of a missing key with 403, not 404, to a role that may list
         # the bucket only under a prefix (a GET carries none).
@@ -105,11 +118,17 @@ class RunFiles:
         if not parts:
             return None, problems
         tables = [pq.read_table(io.BytesIO(self.read(k))) for k in sorted(parts)]
-        schemas = {t.schema.remove_metadata() for t in tables}
+        schemas = {nullable(t.schema) for t in tables}
         if len(schemas) > 1:
             problems.append(f"{dataset}: part files disagree on the schema")
             return tables[0], problems
-        return pa.concat_tables(tables), problems
+        return pa.concat_tables([t.cast(nullable(t.schema)) for t in tables]), problems
+
+
+def nullable(schema: pa.Schema) -> pa.Schema:
+    """The schema as Glue and Athena see it: no nullability (Spark marks a column filled from a constant not
+    null, and the same column copied from Parquet nullable), no metadata."""
+    return pa.schema([field.with_nullable(True) for field in schema]).remove_metadata()
 
 
 def _is_part_file(key: str) -> bool:
@@ -159,7 +178,10 @@ def report_problems(report: Mapping[str, Any], run_id: str) -> list[str]:
     if listed != in_pca + rejected:
         problems.append(f"report counts: listed={listed} != in_pca={in_pca} + rejected={rejected}")
     k = report.get("k")
-    if not isinstance(k, int) or k < 1:
+    # Fewer than two images have no variance to explain: the job publishes them with k = 0 (empty vectors).
+    if in_pca < 2 and (type(k) is not int or k != 0):
+        problems.append(f"report k is {k!r}, expected 0 for in_pca={in_pca} (fewer than 2 images)")
+    elif in_pca >= 2 and (not isinstance(k, int) or k < 1):
         problems.append(f"report k is {k!r}, expected a positive integer")
     elif len(report.get("explained_variance", [])) != k:
         problems.append(
@@ -174,8 +196,8 @@ def report_problems(report: Mapping[str, Any], run_id: str) -> list[str]:
 def check_pca(files: RunFiles, counts: Mapping[str, Any], k: Any) -> tuple[set[str], list[str]]:
     """Problems of the run's pca files, and the accepted paths (empty when unreadable)."""
     pca, problems = files.table(PCA.dataset)
-    if pca is None:
-        return set(), [*problems, "pca: no part files"]
+    if pca is None:  # a writer may leave an empty table as _SUCCESS alone (Spark writes one empty part file)
+        return set(), problems if counts.get("in_pca") == 0 else [*problems, "pca: no part files"]
     if pca.num_rows != counts.get("in_pca"):
         problems.append(f"pca has {pca.num_rows} rows, report in_pca={counts.get('in_pca')}")
     schema = schema_problems(PCA.name, pca.schema, PCA.columns)
@@ -214,11 +236,13 @@ def validate_run(location: RunLocation, session: boto3.Session) -> dict[str, Any
     accepted, pca_problems_found = check_pca(files, counts, report.get("k"))
     problems += pca_problems_found
     problems += check_rejects(files, counts, accepted)
-    # Features are an append-only cache: this run's folder holds only what it featurized (possibly nothing).
-    features, layout = files.table(FEATURES.dataset, require_success=False)
-    problems += layout
-    if features is not None:
-        problems += schema_problems(FEATURES.name, features.schema, FEATURES.columns)
+    # This run's cache partition: what it featurized and what its compaction moved (possibly nothing).
+    footers = files.footers(FEATURES.dataset)
+    schemas = {nullable(footer.schema.to_arrow_schema()) for footer in footers}
+    if len(schemas) > 1:
+        problems.append(f"{FEATURES.dataset}: part files disagree on the schema")
+    for schema in schemas:
+        problems += schema_problems(FEATURES.name, schema, FEATURES.columns)
 
     if problems:
         raise RunValidationError(f"run {location.run_id} is invalid: " + "; ".join(problems))
@@ -229,7 +253,8 @@ def validate_run(location: RunLocation, session: boto3.Session) -> dict[str, Any
         "listed": counts["listed"],
         "in_pca": counts["in_pca"],
         "rejected": counts["rejected"],
-        "featurized_this_run": 0 if features is None else features.num_rows,
+        "featurized_this_run": counts["featurized_this_run"],
+        "feature_rows_written": sum(footer.num_rows for footer in footers),
         "cumulative_variance": (report.get("cumulative_variance") or [None])[-1],
     }
 

@@ -47,8 +47,11 @@ def print_report(state_dir: Path, bucket: str, results_prefix: str, run_id: str)
     target = report.get("variance_target")
     goal = f"smallest k reaching {target:.0%} explained variance" if target else "fixed k"
     ratios = ", ".join(f"{r:.3f}" for r in report["explained_variance"][:5])
-    print(f"  PCA: k = {report['k']} ({goal}); cumulative {report['cumulative_variance'][-1]:.2%}; "
-          f"first ratios {ratios}{', ...' if report['k'] > 5 else ''}")  # fmt: skip
+    if not report["k"]:
+        print("  PCA: k = 0: fewer than 2 images, no components (each published vector is empty)")
+    else:
+        print(f"  PCA: k = {report['k']} ({goal}); cumulative {report['cumulative_variance'][-1]:.2%}; "
+              f"first ratios {ratios}{', ...' if report['k'] > 5 else ''}")  # fmt: skip
     rejects_dir = saved / run_path(results_prefix, REJECTS.dataset, run_id)
     for part in sorted(rejects_dir.glob("*.parquet")):
         for row in pq.read_table(part).to_pylist():

@@ -83,6 +83,7 @@ class JobRunner:
         driver = request["jobDriver"]["sparkSubmit"]
         run_id = request["name"]
         self.mirror.pull(self.images_prefix)
+        self.mirror.drop_retired(self.results_prefix)
         arguments = self.local_arguments(driver["entryPointArguments"])
         script = ENTRY_POINTS.get(driver["entryPoint"], Path(driver["entryPoint"].removeprefix("file://")))
         code = self.spark_submit(script, arguments, run_id, request.get("executionTimeoutMinutes", 180))

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchard.local.keys import SUFFIX, KeyFolder, hadoop_addressable
-from orchard_contract.layout import S3Uri, run_folder
+from orchard_contract.layout import MODEL_POINTERS_FOLDER, MODELS_DATASET, S3Uri, run_folder
 
 
 class Mirror:
@@ -88,15 +89,30 @@ class Mirror:
         return f"file:{target}"
 
     def push(self, prefix: str, run_id: str) -> int:
-        """Upload the run's outputs (its run folders) under prefix, local paths turned into s3://."""
+        """Upload the run's outputs (its run folders, and the carried-sums pointers it names) under prefix,
+        local paths turned into s3://."""
         folder, pushed = self.files.folder(prefix), 0
         for file in sorted(folder.rglob("*")):
             key = self.files.key(file.relative_to(self.files.root).as_posix())
-            if not file.is_file() or f"/{run_folder(run_id)}/" not in key or file.name.startswith("."):
+            ours = f"/{run_folder(run_id)}/" in key or f"/{MODELS_DATASET}/{MODEL_POINTERS_FOLDER}/" in key
+            if not file.is_file() or not ours or file.name.startswith("."):
                 continue
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=self._cloud_bytes(file))
             pushed += 1
         return pushed
+
+    def drop_retired(self, prefix: str) -> list[str]:
+        """Remove the local run folders under prefix whose objects are gone from S3 (retention deleted them
+        there), so the job sees the results as AWS holds them."""
+        folder, dropped = self.files.folder(prefix), []
+        for local in sorted(folder.glob("*/run_id=*")) if folder.exists() else []:
+            key = self.files.key(local.relative_to(self.files.root).as_posix()) + "/"
+            if local.is_dir() and not self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1).get(
+                "KeyCount"
+            ):
+                shutil.rmtree(local)
+                dropped.append(key)
+        return dropped
 
     def _cloud_bytes(self, file: Path) -> bytes:
         if file.suffix == ".parquet":

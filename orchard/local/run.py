@@ -56,6 +56,13 @@ def local_stack(
 
 def run_pending(stack: LocalStack) -> list[Execution]:
     """Deliver what the queue holds to the trigger and wait for the executions it starts; then save."""
+    executions = run_queued(stack)
+    save(stack)
+    return executions
+
+
+def run_queued(stack: LocalStack) -> list[Execution]:
+    """``run_pending`` without the save (``orchard year`` times the local state's copy apart)."""
     executions = []
     for response in drain_queue(stack):
         run: dict[str, Any] | None = response.get("run")
@@ -73,7 +80,6 @@ def run_pending(stack: LocalStack) -> list[Execution]:
                 started=run["started"],
             )
         )
-    save(stack)
     return executions
 
 

@@ -14,6 +14,7 @@ from orchard_contract.tables import PCA_COLUMNS, REJECTS_COLUMNS, spark_schema
 from orchard_job import artifact as artifacts
 from orchard_job import carried_sums, pca, storage
 from orchard_job.carried_sums import CarriedSums, RowId
+from orchard_job.compaction import compact
 from orchard_job.config import JobConfig
 from orchard_job.feature_cache import FeatureUpdate, cached_rows, current_features, update_features
 from orchard_job.frames import conform, local_frame, names
@@ -58,6 +59,11 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     rejected_paths = {r.path for r in update.rejects}
     in_pca = [image for image in listing.images if image.path not in rejected_paths]
     current = current_rows(in_pca, update)
+    with stages.stage("compact"):
+        compaction = compact(spark, cached_rows(spark, config.output, network.network_id), current,
+                             config.output, config.run_id)  # fmt: skip
+    current, previous = compaction.rename(current), compaction.rename_carried(previous)
+    update = replace(update, row_runs={row[0]: row[3] for row in current})
     cache = cached_rows(spark, config.output, network.network_id)
     with stages.stage("pca_fit"):
         featurized = {row for row in current if row[0] in update.featurized_paths}  # rows of this run
@@ -70,6 +76,8 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
         # updates once); a shuffle or cache before the write would need another count.
         projected = spark.sparkContext.accumulator(0)
         rows_to_project = current_features(spark, in_pca, cache, update.row_runs)
+        if rows_to_project is None:  # no image in the PCA: the table is written all the same, empty
+            rows_to_project = local_frame(spark, [], spark_schema(pca.FEATURE_ROWS))
         # The published table takes the contract's columns in its order: a column added there is filled here.
         published = pca.project(rows_to_project, model, projected)
         conform(published, PCA_COLUMNS).write.mode("overwrite").parquet(outputs["pca"])
@@ -81,6 +89,7 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     with stages.stage("report"):
         report = build_report(spark, config, network, model, counts, stages.with_total())
         report["feature_runs"] = update.feature_runs
+        report["compaction"] = {"drained_partitions": compaction.drained, "rows_moved": compaction.moved}
         report["ignored"] = listing.ignored
         report["pca_sums"] = sums.source
         write_run_files(spark, config, report, model, network)

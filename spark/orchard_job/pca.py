@@ -15,16 +15,14 @@ import pyarrow as pa
 from pyspark import Accumulator
 from pyspark.sql import DataFrame
 
-from orchard_contract.tables import PCA_COLUMNS, spark_schema
+from orchard_contract.tables import FEATURES_COLUMNS, PCA_COLUMNS, spark_schema
 from orchard_job.frames import names, subset
 from orchard_job.sums import ARROW_BATCH_ROWS, Sums, vectors
 
-# What the projection computes; the published table may hold more columns (the job fills and orders them).
+# What the projection reads, and what it computes; the published table may hold more columns (the job fills
+# and orders them).
+FEATURE_ROWS = subset(FEATURES_COLUMNS, "path", "label", "features")
 PROJECTED = subset(PCA_COLUMNS, "path", "label", "pca")
-
-
-class PcaError(ValueError):
-    """PCA cannot be fitted on this data (for example fewer than two images)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ def fit(sums: Sums, variance: float, k: int | None) -> PcaModel:
     """Scale + PCA of the rows the sums cover; k reaches `variance` of the variance, or is the given k."""
     count = sums.n
     if count < 2:
-        raise PcaError(f"PCA needs at least 2 decodable images, found {count}")
+        return no_components(sums)
     mean = sums.total / count
     covariance = (sums.gram - count * np.outer(mean, mean)) / (count - 1)
     std = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
@@ -62,12 +60,25 @@ def fit(sums: Sums, variance: float, k: int | None) -> PcaModel:
     order = np.argsort(eigenvalues)[::-1]
     eigenvalues = np.clip(eigenvalues[order], 0.0, None)
     eigenvectors = eigenvectors[:, order]
-    ratios = eigenvalues / eigenvalues.sum()
+    total = eigenvalues.sum()  # 0 when every row is the same (one photo under several keys)
+    ratios = eigenvalues / total if total > 0 else np.zeros_like(eigenvalues)
     rank_bound = min(count - 1, int(np.count_nonzero(std)))  # beyond it, eigenvalues are rounding noise
     keep = min(choose_k(ratios, variance, k), max(rank_bound, 1))
     components = eigenvectors[:, :keep]
     signs = np.sign(components[np.argmax(np.abs(components), axis=0), np.arange(keep)])
     return PcaModel(mean, std, components * signs, ratios[:keep], ratios, count)
+
+
+def no_components(sums: Sums) -> PcaModel:
+    """The model of fewer than two rows: no variance to explain, so k = 0 and every row projects to [].
+
+    Publishing it (rather than failing) lets deletions leave the snapshot even when at most one image is left.
+    The sample std is undefined for one row: 0, as for a constant feature.
+    """
+    dim = len(sums.total)
+    mean = sums.total / sums.n if sums.n else np.zeros(dim)
+    none = np.zeros(0)
+    return PcaModel(mean, np.zeros(dim), np.zeros((dim, 0)), none, none, sums.n)
 
 
 def choose_k(ratios: np.ndarray, variance: float, k: int | None) -> int:
@@ -93,4 +104,4 @@ def project(features: DataFrame, model: PcaModel, projected: Accumulator[int] | 
                 [batch.column("path"), batch.column("label"), pca], names=names(PROJECTED)
             )
 
-    return features.select("path", "label", "features").mapInArrow(run, spark_schema(PROJECTED))
+    return features.select(*names(FEATURE_ROWS)).mapInArrow(run, spark_schema(PROJECTED))

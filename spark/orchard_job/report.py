@@ -99,9 +99,24 @@ def scree_png(model: PcaModel, variance_target: float | None) -> bytes:
     _import_plotting()
     import matplotlib.pyplot as plt
 
+    figure, axis = plt.subplots(figsize=(7, 4), dpi=100)
+    if model.k:
+        plot_scree(axis, model, variance_target)
+    else:  # fewer than two images: no variance, no component
+        axis.set_axis_off()
+        axis.set_title(f"PCA scree: {model.n_rows} image(s), k = 0")
+        axis.text(0.5, 0.5, "Nothing to plot: PCA needs at least 2 images.\nEach published vector is empty.",
+                  ha="center", va="center", transform=axis.transAxes)  # fmt: skip
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def plot_scree(axis: Any, model: PcaModel, variance_target: float | None) -> None:
     cumulative = np.cumsum(model.all_explained_variance)
     shown = min(len(cumulative), max(2 * model.k, 50))
-    figure, axis = plt.subplots(figsize=(7, 4), dpi=100)
     axis.plot(
         np.arange(1, shown + 1), cumulative[:shown], color="tab:green", label="cumulative explained variance"
     )
@@ -113,11 +128,6 @@ def scree_png(model: PcaModel, variance_target: float | None) -> bytes:
     axis.set_ylim(0, 1.02)
     axis.legend(loc="lower right")
     axis.set_title(f"PCA scree: {model.n_rows} images, k = {model.k} ({cumulative[model.k - 1]:.1%})")
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
 
 
 def model_files(model: PcaModel, network: NetworkArtifact) -> dict[str, bytes]:

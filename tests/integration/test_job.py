@@ -169,9 +169,11 @@ def test_rerun_featurizes_only_new_or_changed_images(spark, dataset: tuple[Path,
         "rejected": 2,
         "in_pca": 19,
     }  # fmt: skip  (+1 new, +1 copy re-keyed by content, 1 overwritten and re-featurized, 1 deleted)
-    new_rows = table(out / "features" / "run_id=r2")
-    assert sorted(Path(p).name for p in new_rows["path"]) == ["0001_100.jpg", "copy_of_0000.jpg", "new_1.jpg"]
+    # r1's partition holds dead rows (the deleted and the overwritten image): its 16 live rows move to r2.
+    assert report["compaction"] == {"drained_partitions": ["r1"], "rows_moved": 16}
+    assert report["feature_runs"] == ["r2"]
     published = table(out / "pca" / "run_id=r2")["path"]
+    assert sorted(table(out / "features" / "run_id=r2")["path"]) == sorted(published)
     assert not any(path.endswith("Banana/0002_100.jpg") for path in published)
     assert any(path.endswith("Lemon/new_1.jpg") for path in published)
     # r1's sums, plus the 2 featurized rows, plus the re-keyed copy, minus the deleted and overwritten rows.
@@ -182,6 +184,7 @@ def test_rerun_featurizes_only_new_or_changed_images(spark, dataset: tuple[Path,
     unchanged = job(spark, images, out, "r3")
     assert unchanged["counts"]["featurized_this_run"] == 0 and unchanged["counts"]["in_pca"] == 19
     assert unchanged["pca_sums"] == {"snapshot": "r2", "featurized_this_run": 0, "rows_read": NO_READS}
+    assert unchanged["compaction"]["rows_moved"] == 0 and unchanged["feature_runs"] == ["r2"]
     assert_model_fits_current_features(out, "r3")
 
 
@@ -219,8 +222,11 @@ def test_an_overwrite_keeping_size_and_mtime_is_refeaturized_when_the_manifest_n
     report = job(spark, images, out, "r2", "--k", "3", "--manifest", str(manifest))
 
     assert report["counts"]["featurized_this_run"] == 1
-    assert report["feature_runs"] == ["r1", "r2"]
-    [new_row] = table(out / "features" / "run_id=r2")["features"]
+    assert report["feature_runs"] == ["r2"]  # r1's partition held the old content's row: drained into r2
+    rows = table(out / "features" / "run_id=r2")
+    [new_row] = [
+        v for p, v in zip(rows["path"], rows["features"], strict=True) if p.endswith("Lemon/0001_100.jpg")
+    ]
     model = np.load(out / "models" / "run_id=r2" / "pca.npz")
     inverse = np.divide(1.0, model["std"], out=np.zeros_like(model["std"]), where=model["std"] > 0)
     pca = table(out / "pca" / "run_id=r2")

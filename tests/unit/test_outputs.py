@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import fields
 
 import numpy as np
@@ -16,7 +18,7 @@ from orchard_job.config import parse_args
 from orchard_job.feature_cache import to_cache_table
 from orchard_job.frames import conform
 from orchard_job.inference import FEATURIZED_SCHEMA
-from orchard_job.report import Counts, run_outputs
+from orchard_job.report import Counts, model_files, run_outputs, scree_png
 from orchard_job.sums import Sums
 
 NETWORK = NetworkArtifact("mobilenet_v2-96px-random-tflite", {"id": "random"}, 96, "tflite", "n.tflite")
@@ -55,3 +57,14 @@ def test_a_contract_column_the_job_does_not_fill_fails_the_write(spark) -> None:
     frame = spark.range(1).select(F.lit("p").alias("path"), F.lit("A").alias("label"))
     with pytest.raises(AnalysisException, match="basis"):
         conform(frame, (("path", "string"), ("label", "string"), ("basis", "string")))
+
+
+def test_a_model_without_components_has_its_files_and_a_plot_saying_so() -> None:
+    model = pca.fit(Sums.of(np.ones((1, FEATURE_DIM), np.float32)), 0.9, None)  # one image: k = 0
+
+    files = model_files(model, NETWORK)
+    described = json.loads(files["model.json"])
+    arrays = np.load(io.BytesIO(files["pca.npz"]))
+    assert (described["k"], described["n_rows"], described["explained_variance"]) == (0, 1, [])
+    assert arrays["components"].shape == (FEATURE_DIM, 0) and arrays["mean"].shape == (FEATURE_DIM,)
+    assert scree_png(model, 0.9)[:8] == b"\x89PNG\r\n\x1a\n"

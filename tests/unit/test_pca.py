@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchard_contract.tables import FEATURE_DIM
+from orchard_contract.tables import FEATURE_DIM, spark_schema
 from orchard_job import pca
 from orchard_job.sums import Sums, SumsParam, sum_rows
 
@@ -73,10 +73,32 @@ def test_constant_feature_scales_to_zero() -> None:
     assert np.allclose(model.components[7], 0.0)
 
 
+def test_identical_images_have_one_component_explaining_nothing() -> None:
+    """One photo under several keys: no variance at all, still a finite model (validate refuses NaN)."""
+    x = np.repeat(structured(2)[:1], 3, axis=0)
+    model = pca.fit(Sums.of(x), 0.9, None)
+    assert (model.k, model.n_rows) == (1, 3)
+    assert model.explained_variance.tolist() == [0.0] and np.isfinite(model.all_explained_variance).all()
+    assert not model.transform(x.astype(np.float64)).any()
+
+
 @pytest.mark.parametrize("rows", [0, 1])
-def test_fewer_than_two_images_is_a_clear_error(rows: int) -> None:
-    with pytest.raises(pca.PcaError, match="at least 2"):
-        pca.fit(Sums.of(np.zeros((rows, FEATURE_DIM))), 0.9, None)
+@pytest.mark.parametrize("k", [None, 3])
+def test_fewer_than_two_images_have_no_components(rows: int, k: int | None) -> None:
+    x = structured(2)[:rows]
+    model = pca.fit(Sums.of(x), 0.9, k)
+    assert (model.k, model.n_rows) == (0, rows)
+    assert model.components.shape == (FEATURE_DIM, 0)
+    assert len(model.explained_variance) == len(model.all_explained_variance) == 0
+    np.testing.assert_allclose(model.mean, x[0] if rows else np.zeros(FEATURE_DIM), rtol=1e-6)
+    assert not model.std.any()  # the sample std of one row is undefined: 0, as for a constant feature
+    assert model.transform(x.astype(np.float64)).shape == (rows, 0)  # each image's vector is empty
+
+
+def test_an_empty_projection_keeps_its_columns(spark) -> None:
+    empty = spark.createDataFrame([], spark_schema(pca.FEATURE_ROWS))
+    projected = pca.project(empty, pca.fit(Sums.empty(), 0.9, None))
+    assert projected.collect() == [] and projected.dtypes == list(pca.PROJECTED)
 
 
 def test_distributed_fit_and_projection_equal_numpy(spark) -> None:

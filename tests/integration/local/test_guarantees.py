@@ -106,6 +106,21 @@ def test_an_overwrite_is_refeaturized_and_a_deletion_leaves_the_next_snapshot(
         )
 
 
+def test_deleting_every_image_publishes_an_empty_snapshot(first_run: PublishedRun) -> None:
+    with stack_holding(first_run) as stack:
+        s3, bucket = stack.client("s3"), stack.outputs["BucketName"]
+        keys = [path.removeprefix(f"s3://{bucket}/") for path in first_run.paths]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys]})
+        executions = run_pending(stack)
+
+        assert {e.status for e in executions} == {"SUCCEEDED"}, [(e.error, e.cause) for e in executions]
+        emptied = executions[-1].run_id
+        assert published_run(stack) == emptied
+        assert column(stack, "SELECT count(*) FROM pca") == [0]  # fewer than 2 images: k = 0, not a failure
+        runs = f"SELECT k, listed, in_pca FROM runs WHERE run_id = '{emptied}'"
+        assert run_query(stack.state_dir, runs).rows == [(0, 0, 0)]
+
+
 def assert_published_vector_is_from(stack: LocalStack, run_id: str, path: str, sha256: str) -> None:
     """The run's PCA row for path is the projection of the feature row of that content, not the old one."""
     saved = bucket_dir(stack.state_dir, stack.outputs["BucketName"])

@@ -163,6 +163,22 @@ def test_features_partitions_cover_every_run_the_snapshot_reads(
     assert partitions(session, "features") == [[FIRST], [SECOND]]
 
 
+def test_a_run_left_without_images_is_published_like_any_other(
+    session, make_run, write_run, load_event, context
+):
+    run = make_run(SECOND, images=1, rejected=1, k=0)  # every image deleted but a corrupt one: an empty pca
+    run.report["feature_runs"] = []
+    write_run(run)
+
+    result = catalog.lambda_handler(publish_event(load_event, SECOND, "2025-03-14T10:15:01.000Z"), context)
+
+    assert result["published"] is True
+    assert table(session, "pca")["StorageDescriptor"]["Location"] == f"{RESULTS}/pca/run_id={SECOND}/"
+    assert partitions(session, "features") == []
+    figures = {key: record(session, SECOND)[key] for key in ("k", "in_pca", "cumulative_variance")}
+    assert figures == {"k": 0, "in_pca": 0, "cumulative_variance": None}
+
+
 def publish_failing_at_the_pca_switch(monkeypatch, event: dict, context) -> None:
     """Run the publish with Glue failing on the pca switch (after rejects switched), then restore Glue."""
     switch = glue_tables.Catalog.put_table

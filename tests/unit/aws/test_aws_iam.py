@@ -161,7 +161,8 @@ def test_the_job_may_not_write_images_or_outside_its_folders(deployed, iam_evalu
 
 def test_no_role_may_delete_images_and_retention_only_run_history(deployed, iam_evaluator):
     """Deleting images is for the bucket's owner; the catalog's retention may delete the folders of runs'
-    history, never the feature cache, the run records, the carried-sums pointers or another dataset."""
+    history and the feature cache's unused partitions, never the run records, the carried-sums pointers, the
+    cache's own folder or another dataset."""
     bucket, database = (
         f"arn:aws:s3:::{deployed.resolver.refs['Bucket']}",
         deployed.resolver.refs["GlueDatabase"],
@@ -170,15 +171,16 @@ def test_no_role_may_delete_images_and_retention_only_run_history(deployed, iam_
     probes = [
         Request(role, "s3:DeleteObject", f"{bucket}/{key}") for role in deployed.role_arns for key in images
     ]
-    kept = ["features/run_id=r/part-0.parquet", "features/run_id=r_$folder$", "run_records/r.json",
+    kept = ["features_$folder$", "features/x", "run_records/r.json",
             "models/_snapshots/network.json", "pca_$folder$", "pca/x", "other/run_id=r/x"]  # fmt: skip
     probes += [Request("CatalogFunctionRole", "s3:DeleteObject", f"{bucket}/results/{key}") for key in kept]
-    features = f"arn:aws:glue:us-east-1:123456789012:table/{database}/features"
-    probes.append(Request("CatalogFunctionRole", "glue:BatchDeletePartition", features))
+    runs = f"arn:aws:glue:us-east-1:123456789012:table/{database}/runs"
+    probes.append(Request("CatalogFunctionRole", "glue:BatchDeletePartition", runs))
     allowed = [d for d in iam_evaluator.evaluate(deployed.policies(), probes) if d.allowed]
     assert not allowed, lines(allowed)
 
-    history = ["results/pca/run_id=r/part-0.parquet", "results/runs/run_id=r_$folder$", "manifests/r.txt"]
+    history = ["results/pca/run_id=r/part-0.parquet", "results/runs/run_id=r_$folder$", "manifests/r.txt",
+               "results/features/run_id=r/part-0.parquet", "results/features/run_id=r_$folder$"]  # fmt: skip
     retire = [Request("CatalogFunctionRole", "s3:DeleteObject", f"{bucket}/{key}") for key in history]
     assert all(d.allowed for d in iam_evaluator.evaluate(deployed.policies(), retire))
 

@@ -172,9 +172,13 @@ def test_a_publish_retires_the_runs_beyond_the_newest(session, publish):
         assert record(session, run)["history_retired_at"] is not None
     assert record(session, C)["history_retired_at"] is None
     assert {f"manifests/{C}.txt", f"results/models/run_id={C}/sums.npz"} <= history_left(session, C)
-    # The feature cache is not history: its folders and partitions stay.
-    assert runs_in(session, FEATURES) == {A, B, C, D}
-    assert f"results/features/run_id={A}{FOLDER_MARKER}" in keys(session, "results/features/")
+    # The features table shows the published snapshot's partitions; the files of the one published until
+    # this turn stay a turn longer.
+    assert [r["retention"]["cache"]["dropped"] for r in results] == [[], [], [A], [B]]
+    assert runs_in(session, FEATURES) == {D} and keys(session, f"results/features/run_id={C}")
+    assert not keys(session, f"results/features/run_id={A}") and not keys(
+        session, f"results/features/run_id={B}"
+    )
 
 
 def test_the_run_published_until_this_turn_stays_for_the_turn(session, publish, monkeypatch):
@@ -207,7 +211,7 @@ def test_the_run_a_pointer_names_keeps_its_models_folder(session, publish):
     old_network = json.dumps({"run_id": B}).encode()
     session.client("s3").put_object(Bucket=BUCKET, Key=POINTERS + "old.json", Body=old_network)
 
-    assert publish(D)["retention"] == {"retired": [B]}
+    assert publish(D)["retention"]["retired"] == [B]
     models = f"results/models/run_id={B}"
     assert history_left(session, B) == {f"{models}/sums.npz", models + FOLDER_MARKER}
     again = retire_history(
@@ -221,7 +225,7 @@ def test_retiring_a_run_leaves_its_retry_whose_id_extends_it(session, publish):
     for run in (A, retry):
         publish(run)
 
-    assert publish(B)["retention"] == {"retired": [A]}
+    assert publish(B)["retention"]["retired"] == [A]
     assert history_left(session, A) == set()
     assert {f"results/{d}/run_id={retry}/" for d in ("pca", "rejects", "runs", "models")} <= {
         key.rsplit("/", 1)[0] + "/" for key in history_left(session, retry)
@@ -257,3 +261,23 @@ def test_a_retirement_that_dies_midway_is_finished_by_the_next_turn(session, pub
         assert history_left(session, run) == set(), run
         assert record(session, run)["history_retired_at"] is not None
     assert runs_in(session, PCA_HISTORY) == {D, E}
+
+
+def test_a_failed_runs_cache_partition_stays_until_retention_retires_it(
+    session, publish, make_run, write_run
+):
+    """A retry of the failed batch reuses the rows its attempt featurized; a validated run's unused partition
+    goes at once."""
+    write_run(make_run(A))  # A's job wrote its rows, then the run failed
+    session.client("s3").put_object(
+        Bucket=BUCKET, Key=f"results/features/run_id={A}/part-0.parquet", Body=b""
+    )
+    failed = {"run_id": A, "status": "failed"}
+    session.client("s3").put_object(
+        Bucket=BUCKET, Key=f"results/run_records/{A}.json", Body=json.dumps(failed).encode()
+    )
+
+    dropped = [publish(run)["retention"]["cache"]["dropped"] for run in (B, C, D)]
+
+    assert dropped == [[], [A], [B]]  # A: once two newer runs validated (RetainRuns=2); B: unused once D
+    assert runs_in(session, FEATURES) == {D}

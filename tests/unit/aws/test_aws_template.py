@@ -87,3 +87,18 @@ def test_lambda_tasks_use_lambda_invoke_with_payload():
 def test_events_fixtures_are_json():
     for path in Path(REPO / "events").glob("*.json"):
         json.loads(path.read_text())
+
+
+def test_no_lifecycle_rule_expires_what_a_table_or_the_flow_reads(template):
+    """moto never expires objects, so the rules are checked here: an expiring prefix may hold neither the
+    images nor the results (every Glue table points under them)."""
+    parameters = template["Parameters"]
+    kept = [parameters[name]["Default"] for name in ("ImagesPrefix", "ResultsPrefix")]
+    rules = template["Resources"]["Bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = [rule.get("Prefix", "") for rule in rules if "ExpirationInDays" in rule]
+    assert expiring, "the manifests and the job logs expire"
+    for prefix in expiring:
+        assert prefix, "a rule without a prefix expires the whole bucket"
+        assert not any(prefix.startswith(k.rstrip("/")) or k.startswith(prefix.rstrip("/")) for k in kept), (
+            prefix
+        )

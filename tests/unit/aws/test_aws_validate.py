@@ -6,9 +6,10 @@ import math
 
 import pyarrow as pa
 import pytest
-from aws_support import BUCKET, RESULTS, contract_table
+from aws_support import BUCKET, RESULTS, contract_table, parquet_bytes
 
 from functions.validate import app as validate
+from orchard_contract.layout import S3Uri, run_path
 from orchard_contract.tables import PCA_COLUMNS
 
 RUN_ID = "orchard-20250314T092655Z-3f1c2a9b8d7e6f5a4b3c2d1e0f9a8b7c"
@@ -31,8 +32,29 @@ def test_valid_run_returns_summary(make_run, write_run, context, load_event):
         "in_pca": 3,
         "rejected": 1,
         "featurized_this_run": 3,
+        "feature_rows_written": 3,
         "cumulative_variance": pytest.approx(0.97),
     }
+
+
+def test_cache_rows_moved_by_a_compaction_may_differ_in_nullability_only(
+    make_run, write_run, session, context, load_event
+):
+    """Spark marks a column filled from a constant not null, the same column copied from Parquet nullable."""
+    run = make_run(RUN_ID)
+    write_run(run)
+    strict = pa.schema(
+        [f.with_nullable(f.name not in ("features", "content_sha256")) for f in run.features.schema]
+    )
+    part = run_path(S3Uri.parse(RESULTS).key, "features", RUN_ID, "part-00001-c000.snappy.parquet")
+    session.client("s3").put_object(Bucket=BUCKET, Key=part, Body=parquet_bytes(run.features.cast(strict)))
+
+    assert validate.lambda_handler(load_event("validate.json"), context)["feature_rows_written"] == 6
+
+    wrong = run.features.set_column(0, "path", pa.array([1] * run.features.num_rows, pa.int64()))
+    session.client("s3").put_object(Bucket=BUCKET, Key=part, Body=parquet_bytes(wrong))
+    with pytest.raises(validate.RunValidationError, match="features: part files disagree on the schema"):
+        validate.lambda_handler(load_event("validate.json"), context)
 
 
 def test_run_without_rejects_and_without_new_features(make_run, write_run, context):
@@ -122,3 +144,46 @@ def test_other_runs_are_not_read(make_run, write_run, context):
     write_run(broken)
 
     assert run_validate(context)["listed"] == 4
+
+
+@pytest.mark.parametrize(("images", "rejected"), [(1, 0), (2, 1), (1, 1), (0, 0)])
+def test_fewer_than_two_images_publish_with_k_0(make_run, write_run, context, images, rejected):
+    write_run(make_run(RUN_ID, images=images, rejected=rejected, k=0))  # no pca part file when none is in it
+
+    summary = run_validate(context)
+
+    assert (summary["k"], summary["in_pca"], summary["cumulative_variance"]) == (0, images - rejected, None)
+
+
+def test_an_empty_pca_part_file_is_an_empty_table(session, make_run, write_run, context):
+    run = make_run(RUN_ID, images=1, rejected=1, k=0)
+    write_run(run)
+    part = f"results/pca/run_id={RUN_ID}/part-00000-c000.snappy.parquet"  # as Spark writes an empty frame
+    session.client("s3").put_object(Bucket=BUCKET, Key=part, Body=parquet_bytes(run.pca))
+
+    assert run_validate(context)["in_pca"] == 0
+
+
+@pytest.mark.parametrize(
+    ("images", "k", "message"),
+    [
+        (2, 1, "report k is 1, expected 0 for in_pca=1"),
+        (1, 1, "report k is 1, expected 0 for in_pca=0"),
+        (3, 0, "report k is 0, expected a positive integer"),
+    ],
+)
+def test_k_0_is_for_fewer_than_two_images_only(make_run, write_run, context, images, k, message):
+    write_run(make_run(RUN_ID, images=images, rejected=1, k=k))
+
+    with pytest.raises(validate.RunValidationError, match=message):
+        run_validate(context)
+
+
+def test_a_missing_pca_part_file_is_invalid_when_images_are_in_it(session, make_run, write_run, context):
+    write_run(make_run(RUN_ID, images=2, rejected=1, k=0))
+    session.client("s3").delete_object(
+        Bucket=BUCKET, Key=f"results/pca/run_id={RUN_ID}/part-00000-c000.snappy.parquet"
+    )
+
+    with pytest.raises(validate.RunValidationError, match="pca: no part files"):
+        run_validate(context)

@@ -28,7 +28,15 @@ from orchard_contract.layout import (
     report_path,
     run_path,
 )
-from orchard_contract.tables import COUNT_KEYS, PCA, PCA_COLUMNS, REJECTS, REJECTS_COLUMNS
+from orchard_contract.tables import (
+    COUNT_KEYS,
+    FEATURES,
+    FEATURES_COLUMNS,
+    PCA,
+    PCA_COLUMNS,
+    REJECTS,
+    REJECTS_COLUMNS,
+)
 
 # The states a run that publishes goes through, in order.
 HAPPY_PATH = ["CheckInput", "Prepare", "TakeTurn", "IsItMyTurn", "RunFeaturizeJob", "HasJobRunId",
@@ -91,10 +99,12 @@ class FakeJob:
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
         paths = [f"s3://{bucket}/{key}" for key in keys]
         labels = [key.split("/")[-2] for key in keys]
-        vectors = [[float(i), 1.0] for i in range(len(keys))]
+        k = 2 if len(keys) >= 2 else 0  # fewer than two images have no component (the job's rule)
+        vectors = [[float(i), 1.0][:k] for i in range(len(keys))]
         pca = contract_table(PCA_COLUMNS, len(keys), path=paths, label=labels, pca=vectors)
         rejects = contract_table(REJECTS_COLUMNS, 0)
-        for dataset, table in ((PCA.dataset, pca), (REJECTS.dataset, rejects)):
+        features = contract_table(FEATURES_COLUMNS, len(keys), path=paths, label=labels)
+        for dataset, table in ((PCA.dataset, pca), (REJECTS.dataset, rejects), (FEATURES.dataset, features)):
             s3.put_object(Bucket=bucket, Key=run_path(results, dataset, run_id, "_SUCCESS"), Body=b"")
             if table.num_rows:
                 key = run_path(results, dataset, run_id, "part-0.parquet")
@@ -102,10 +112,10 @@ class FakeJob:
         counts = dict.fromkeys(COUNT_KEYS, 0) | {"listed": len(keys), "reused_from_cache": len(keys)}
         counts["in_pca"] = len(keys) + (1 if self.broken else 0)
         report = {
-            "run_id": run_id, "status": "succeeded", "counts": counts, "k": 2, "variance_target": 0.95,
-            "explained_variance": [0.9, 0.08], "cumulative_variance": [0.9, 0.98],
+            "run_id": run_id, "status": "succeeded", "counts": counts, "k": k, "variance_target": 0.95,
+            "explained_variance": [0.9, 0.08][:k], "cumulative_variance": [0.9, 0.98][:k],
             "weights": {"kind": "random", "id": "random:1234", "random": True},
-            "image_size": 96, "runtime": "tflite",
+            "image_size": 96, "runtime": "tflite", "feature_runs": [run_id],
         }  # fmt: skip
         s3.put_object(Bucket=bucket, Key=report_path(results, run_id), Body=json.dumps(report).encode())
         s3.put_object(Bucket=bucket, Key=run_path(results, RUNS_DATASET, run_id, SCREE_FILE), Body=b"png")

@@ -3,8 +3,8 @@ allowed for its role, and every grant of every role is used by some call (observ
 
 The flows take every path that calls AWS differently: a first run whose job fails (the failure record
 creates the runs table), its batch redelivered (the trigger looks the failed execution up and starts a
-retry), a second run (tables updated), a third that retires the retry's history (RetainRuns=2), and the
-failure path's repair of a half-done publish, with and without a published run.
+retry), a second run (tables updated), a third that retires the retry's history (RetainRuns=2), an
+erasure, and the failure path's repair of a half-done publish, with and without a published run.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from iam_flow import flow_calls
 from iam_roles import JOB, STATE_MACHINE, Deployment
 from local_support import FakeJob, images
 
+from orchard.erase import erase
 from orchard.local.executions import wait_for
 from orchard.local.flow import invoke_trigger, receive_batch, upload_images
 from orchard.local.invoke import LocalFunctionError
@@ -85,6 +86,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
             for batch, name in (("b", "Plum/1.jpg"), ("c", "Quince/1.jpg")):
                 upload_images(stack, images(root / batch, [name]))
                 assert [e.status for e in run_pending(stack)] == ["SUCCEEDED"]
+            outputs = stack.outputs  # an erasure (the images deleted by the caller, not a role)
+            erase(stack.client("s3"), outputs["UploadPrefix"], outputs["ResultsLocation"], "Plum/1.jpg")
+            assert [e.status for e in run_pending(stack)] == ["SUCCEEDED"]
             half_done_publishes(stack)
         yield Recorded(calls.deployment, list(calls.recorded), stack.outputs["BucketName"])
 
