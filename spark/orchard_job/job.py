@@ -59,12 +59,13 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     rejected_paths = {r.path for r in update.rejects}
     in_pca = [image for image in listing.images if image.path not in rejected_paths]
     current = current_rows(in_pca, update)
+    cache = cached_rows(spark, config.output, network.network_id)
     with stages.stage("compact"):
-        compaction = compact(spark, cached_rows(spark, config.output, network.network_id), current,
-                             config.output, config.run_id)  # fmt: skip
+        compaction = compact(spark, cache, current, config.output, config.run_id)
     current, previous = compaction.rename(current), compaction.rename_carried(previous)
     update = replace(update, row_runs={row[0]: row[3] for row in current})
-    cache = cached_rows(spark, config.output, network.network_id)
+    if compaction.moved:  # the copies are new files: the cache is listed again
+        cache = cached_rows(spark, config.output, network.network_id)
     with stages.stage("pca_fit"):
         featurized = {row for row in current if row[0] in update.featurized_paths}  # rows of this run
         sums = carried_sums.gather_sums(spark, cache, current, previous, featurized, update.featurized_sums)
