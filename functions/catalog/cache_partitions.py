@@ -17,15 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
 from glue_tables import Catalog
-from retention import MAX_RUNS_PER_TURN, History, Policy, runs_to_retire
+from retention import MAX_RUNS_PER_TURN, History, Policy, after_publish, runs_to_retire
 from run_records import read_report
 
 from orchard_contract.layout import S3Uri
 from orchard_contract.tables import FEATURES, PCA_HISTORY
-
-logger = Logger()
 
 
 def partitions_to_drop(
@@ -53,21 +50,31 @@ def prune_cache(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Drop the unused partitions; never fails the publish (the next turn finishes what this one leaves)."""
-    try:
-        shown = feature_runs(session, root, published)
-        kept = shown | (feature_runs(session, root, previously_published) if previously_published else set())
-        history = History(session.client("s3"), root)
-        cataloged = catalog.partition_runs(FEATURES)
-        found = history.runs_with_folders(FEATURES.dataset) | cataloged
-        validated = catalog.partition_runs(PCA_HISTORY)
-        dropped = partitions_to_drop(found, validated, kept, policy, now or datetime.now(UTC))
-        # The table shows the published snapshot's rows alone (no row twice); the files stay a turn longer.
-        catalog.delete_partitions(FEATURES, sorted(cataloged - shown))
-        for run_id in dropped:
-            history.delete_folder(FEATURES.dataset, run_id)
-    except Exception as e:
-        logger.exception("feature cache pruning stopped midway; the next run finishes it")
-        return {"dropped": [], "error": f"{type(e).__name__}: {e}"}
-    if dropped:
-        logger.info("feature cache partitions dropped", extra={"runs": dropped})
-    return {"dropped": dropped}
+    return after_publish(
+        "feature cache pruning",
+        "dropped",
+        lambda: drop_unused(session, root, catalog, policy, published, previously_published, now),
+    )
+
+
+def drop_unused(
+    session: boto3.Session,
+    root: S3Uri,
+    catalog: Catalog,
+    policy: Policy,
+    published: str,
+    previously_published: str | None,
+    now: datetime | None,
+) -> list[str]:
+    shown = feature_runs(session, root, published)
+    kept = shown | (feature_runs(session, root, previously_published) if previously_published else set())
+    history = History(session.client("s3"), root)
+    cataloged = catalog.partition_runs(FEATURES)
+    found = history.runs_with_folders(FEATURES.dataset) | cataloged
+    validated = catalog.partition_runs(PCA_HISTORY)
+    dropped = partitions_to_drop(found, validated, kept, policy, now or datetime.now(UTC))
+    # The table shows the published snapshot's rows alone (no row twice); the files stay a turn longer.
+    catalog.delete_partitions(FEATURES, sorted(cataloged - shown))
+    for run_id in dropped:
+        history.delete_folder(FEATURES.dataset, run_id)
+    return dropped

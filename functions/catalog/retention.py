@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -197,6 +197,19 @@ def published_runs(catalog: Catalog) -> set[str]:
     return {run for table in tables if (run := table.get("Parameters", {}).get(PUBLISHED_RUN))}
 
 
+def after_publish(step: str, key: str, work: Callable[[], list[str]]) -> dict[str, Any]:
+    """A housekeeping step once the run is published: it must not fail the run. What a failure leaves, the
+    next turn finishes. ``{key: what it did}``, with ``error`` when it stopped midway."""
+    try:
+        done = work()
+    except Exception as e:
+        logger.exception(f"{step} stopped midway; the next run finishes it")
+        return {key: [], "error": f"{type(e).__name__}: {e}"}
+    if done:
+        logger.info(f"{step} done", extra={"runs": done})
+    return {key: done}
+
+
 def retire_after_publish(
     session: boto3.Session,
     root: S3Uri,
@@ -206,12 +219,8 @@ def retire_after_publish(
     keep: Collection[str],
     manifests_prefix: str,
 ) -> dict[str, Any]:
-    """The run is published: housekeeping must not fail it. What a failure leaves, the next turn finishes."""
-    try:
-        retired = retire_history(session, root, catalog, policy, keep=keep, manifests_prefix=manifests_prefix)
-    except Exception as e:
-        logger.exception("retention stopped midway; the next run finishes it")
-        return {"retired": [], "error": f"{type(e).__name__}: {e}"}
-    if retired:
-        logger.info("run history retired", extra={"runs": retired})
-    return {"retired": retired}
+    return after_publish(
+        "retention",
+        "retired",
+        lambda: retire_history(session, root, catalog, policy, keep=keep, manifests_prefix=manifests_prefix),
+    )
