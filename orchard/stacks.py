@@ -22,11 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchard.errors import UserError
+
 LOCAL = "local"
 REQUIRED_OUTPUTS = ("BucketName", "UploadPrefix", "StateMachineArn", "EmrApplicationId")
 
 
-class StackNotFoundError(Exception):
+class StackNotFoundError(UserError):
     """The stack cannot be used; the message is one line for the user."""
 
 

@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 
 from orchard_job.config import parse_args
 from orchard_job.job import run
+from orchard_job.network import WeightsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     spark.sparkContext.setLogLevel("WARN")
     try:
         report = run(spark, config)
+    except WeightsError as e:  # the caller's mistake (a missing or unreadable weights file): one line
+        log.error("run %s failed: %s", config.run_id, e)
+        return 1
     except Exception:
         log.exception("run %s failed", config.run_id)
         return 1

@@ -13,11 +13,16 @@ work="$(mktemp -d)"
 python3.11 -c "import sys; from pathlib import Path; from orchard.samples import write_samples; write_samples(Path(sys.argv[1]), 8, 3)" "$work/images"
 spark-submit --master 'local[2]' "$home/featurize.py" --input "$work/images" --output "$work/out" \
   --weights imagenet --image-size "$size" --run-id smoke
-python3.11 - "$work/out" <<'EOF'
+python3.11 - "$work/out" "$ORCHARD_MODEL_DIR" <<'EOF'
 import json, os, sys
-out = sys.argv[1]
+out, baked = sys.argv[1], sys.argv[2]
 report = json.load(open(f"{out}/runs/run_id=smoke/report.json"))
-# A job that found no network baked for its model id exports one under the output: the ids would not match.
-assert not os.path.exists(f"{out}/_artifacts"), "the job exported a network instead of using the baked one"
+# The job publishes the network it ran under _artifacts/: the baked file itself, byte for byte. A job that
+# found no network baked for its model id would have exported one (its bytes differ from any baked file).
+name = report["model_id"] + ".tflite"
+published = open(f"{out}/_artifacts/{name}", "rb").read()
+assert os.path.exists(f"{baked}/{name}") and published == open(f"{baked}/{name}", "rb").read(), (
+    "the job exported a network instead of using the baked one"
+)
 print("smoke ok:", report["counts"], "k =", report["k"], "model", report["model_id"])
 EOF

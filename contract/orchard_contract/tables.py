@@ -8,7 +8,12 @@ Columns = tuple[tuple[str, str], ...]
 
 FEATURE_DIM = 1280  # MobileNetV2 without its top, global average pooled
 
-PCA_COLUMNS: Columns = (("path", "string"), ("label", "string"), ("pca", "array<float>"))
+PCA_COLUMNS: Columns = (
+    ("path", "string"),
+    ("label", "string"),
+    ("pca", "array<float>"),
+    ("basis_id", "string"),  # the run that fitted the basis the vector is in (spark/orchard_job/basis.py)
+)
 REJECTS_COLUMNS: Columns = (("path", "string"), ("label", "string"), ("reason", "string"))
 FEATURES_COLUMNS: Columns = (
     ("path", "string"),

@@ -25,7 +25,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cache_partitions import prune_cache
 from erasure import answered_by, erasure_requests, remove
 from glue_tables import Catalog, location, table_input
+from notify import Topic, emit_metrics, failure_metrics, notify_failed, notify_published, run_metrics
 from retention import MAX_RUNS_PER_TURN, Policy, manifest_to_delete, retire_after_publish
+from run_page_status import show_status
 from run_records import (
     Prices,
     error_text,
@@ -59,6 +61,7 @@ class Config:
     prices: Prices
     retention: Policy
     manifests_prefix: str
+    topic: Topic | None = None  # where a run's end is announced (notify.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
@@ -72,6 +75,7 @@ class Config:
             prices=prices,
             retention=Policy.from_env(env),
             manifests_prefix=env.get("MANIFESTS_PREFIX", "manifests/"),
+            topic=Topic.from_env(env),
         )
 
 
@@ -119,7 +123,10 @@ def publish_run(event: Mapping[str, Any], config: Config, session: boto3.Session
             "a newer run is already published; this run stays in the history tables only",
             extra={"run_id": run_id, "published_run_id": published.get(PUBLISHED_RUN)},
         )
+    show_status(session.client("s3"), root, record, run_id if newer else published.get(PUBLISHED_RUN))
     retention = housekeeping(session, root, catalog, config, event, newer, published)
+    notify_published(session, config.topic, root, record)
+    emit_metrics(run_metrics(record))
     return {
         "run_id": run_id,
         "published": newer,
@@ -209,7 +216,10 @@ def record_failure(event: Mapping[str, Any], config: Config, session: boto3.Sess
         error=error,
     )
     record_uri = write_record(session, root, record)
+    show_status(session.client("s3"), root, record)
     logger.error("run failed", extra={"run_id": event["run_id"], "error": error[0], "cause": error[1]})
+    notify_failed(session, config.topic, root, event["run_id"], error)
+    emit_metrics(failure_metrics())
     return {"run_id": event["run_id"], "status": "failed", "error": error[0], "record": record_uri}
 
 

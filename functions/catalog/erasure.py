@@ -6,8 +6,10 @@ start a run as any deletion does; its listing no longer holds the images, so its
 When a run that started after the request is published, its turn retires every other run's history and drops
 every cache partition its snapshot does not use (the scheduled retention's code, keeping nothing else), and
 then removes the request. What derives from the images is then gone from S3 and Glue, apart from the logs
-(expired after LogRetentionDays). A request whose work a turn could not finish (at most MAX_RUNS_PER_TURN
-runs per turn) stays for the next publish.
+(expired after LogRetentionDays). The run pages' thumbnails too: a page (runs/run_id=<id>/report.html) shows
+only its own run's images and goes with that run's runs/ folder, and the answering run's page was built from a
+listing without the erased images (tests/unit/local/test_local_erasure_pages.py). A request whose work a turn
+could not finish (at most MAX_RUNS_PER_TURN runs per turn) stays for the next publish.
 """
 
 from __future__ import annotations

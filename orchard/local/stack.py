@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from orchard.local import REPO, moto_gaps, moto_sqs, sdk_integration
+from orchard.local import REPO, moto_gaps, moto_sqs, notifications, sdk_integration
 from orchard.local import template as tpl
 from orchard.local.function_env import function_environment, process_environment
 from orchard.local.invoke import Functions, function_arn, load_handler
@@ -55,6 +55,7 @@ class LocalStack:
     echo: bool = True
     functions: Functions = field(default_factory=Functions)
     outputs: dict[str, str] = field(default_factory=dict)
+    inbox_url: str = ""  # the local queue subscribed to the notification topic (notifications.py)
 
     def __enter__(self) -> LocalStack:
         self._restore = ExitStack()
@@ -100,6 +101,7 @@ class LocalStack:
         self.client("s3").create_bucket(Bucket=bucket)
         r.refs["Bucket"], r.attributes["Bucket.Arn"] = bucket, f"arn:aws:s3:::{bucket}"
         self._queues()
+        notifications.deploy_topic(self)
         database = r.resolve(resources["GlueDatabase"]["Properties"]["DatabaseInput"]["Name"])
         self.client("glue").create_database(DatabaseInput={"Name": database})
         r.refs["GlueDatabase"] = database
@@ -110,6 +112,7 @@ class LocalStack:
         self._emr_application()
         self._functions(role)
         self._state_machine(role)
+        notifications.deploy_watchers(self)
         # No Athena locally (orchard query runs the SQL on DuckDB); the workgroup keeps its declared name.
         r.refs["AthenaWorkGroup"] = r.resolve(resources["AthenaWorkGroup"]["Properties"]["Name"])
         self.outputs = {
@@ -194,6 +197,7 @@ class LocalStack:
         for spec in tpl.functions(self.template):
             env = tpl.function_environment(self.template, spec, self.resolver)
             env["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # keep the local account readable
+            env["POWERTOOLS_METRICS_DISABLED"] = "true"  # and no embedded-format metrics (no CloudWatch)
             with function_environment(env):  # powertools reads its log level when the module is imported
                 handler = load_handler(REPO / spec.code_uri, spec.handler)
             self.functions.add(spec.name, handler, env)

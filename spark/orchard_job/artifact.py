@@ -92,20 +92,26 @@ def describe(spec: WeightsSpec, size: int, runtime: str) -> NetworkArtifact:
 def ship(spark: SparkSession, artifact: NetworkArtifact, spec: WeightsSpec, output: str) -> None:
     """Make the exported network available to every worker (built once, then from the cache)."""
     baked = Path(os.environ.get(BAKED_ENV, "/nonexistent")) / artifact.file_name
+    cached = storage.join(output, ARTIFACTS_DIR, artifact.file_name)
     if baked.is_file():
         log.info("network %s: using the one baked into the image", artifact.network_id)
+        if not storage.exists(spark, cached):  # next to the results: `orchard similar` runs this network
+            publish(spark, artifact, baked, cached)
         spark.sparkContext.addFile(str(baked))
         return
-    cached = storage.join(output, ARTIFACTS_DIR, artifact.file_name)
     if storage.exists(spark, cached):
         log.info("network %s: reusing the exported %s", artifact.network_id, cached)
     else:
         log.info("network %s: building MobileNetV2, exporting for %s", artifact.network_id, artifact.runtime)
         local = Path(tempfile.mkdtemp(prefix="orchard-network-")) / artifact.file_name
         _export(spec, artifact.image_size, artifact.runtime, local)
-        storage.write_bytes(spark, cached + ".json", json.dumps(artifact.description(), indent=2).encode())
-        storage.upload(spark, local, cached)  # written last: its presence means complete
+        publish(spark, artifact, local, cached)
     spark.sparkContext.addFile(cached)  # any Hadoop URI: workers fetch it once per executor
+
+
+def publish(spark: SparkSession, artifact: NetworkArtifact, local: Path, uri: str) -> None:
+    storage.write_bytes(spark, uri + ".json", json.dumps(artifact.description(), indent=2).encode())
+    storage.upload(spark, local, uri)  # written last: its presence means complete
 
 
 def _export(spec: WeightsSpec, size: int, runtime: str, destination: Path) -> None:

@@ -11,6 +11,7 @@ from orchard_job import storage
 from orchard_job.network import IMAGE_SIZES, WeightsSpec
 
 RUNTIMES = ("tflite", "tf")
+BASIS_POLICIES = ("auto", "always", "never")  # when a run refits its PCA basis (basis.py)
 
 # Images per network call. Small batches keep the activations in the CPU caches: LiteRT ran fastest with the
 # smallest batch measured (docs/performance.md has the figures).
@@ -29,6 +30,8 @@ class JobConfig:
     manifest: str | None = None
     runtime: str = "tflite"
     batch_size: int = DEFAULT_BATCH_SIZE
+    basis: str = "auto"
+    basis_tolerance: float = 0.01
 
     def __post_init__(self) -> None:
         if not (self.input or self.manifest):
@@ -41,6 +44,10 @@ class JobConfig:
             raise ValueError("--k must be >= 1")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"--runtime must be one of {RUNTIMES}")
+        if self.basis not in BASIS_POLICIES:
+            raise ValueError(f"--basis must be one of {BASIS_POLICIES}")
+        if not 0.0 <= self.basis_tolerance < 1.0:
+            raise ValueError("--basis-tolerance must be in [0, 1)")
         if not _safe_run_id(self.run_id):
             raise ValueError("--run-id may hold letters, digits, '-', '_' and '.' only (it names folders)")
         if self.input and _nested(self.input, self.output):
@@ -80,6 +87,8 @@ def parse_args(argv: Sequence[str] | None = None) -> JobConfig:
     group.add_argument("--k", type=int, default=None, help="fixed number of components")
     parser.add_argument("--runtime", default="tflite", choices=RUNTIMES, help="network runtime")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="images per network call")
+    parser.add_argument("--basis", default="auto", choices=BASIS_POLICIES, help="PCA basis: keep or refit")
+    parser.add_argument("--basis-tolerance", type=float, default=0.01, help="variance a kept basis may lose")
     args = parser.parse_args(argv)
     try:
         return JobConfig(
@@ -93,6 +102,8 @@ def parse_args(argv: Sequence[str] | None = None) -> JobConfig:
             manifest=args.manifest,
             runtime=args.runtime,
             batch_size=args.batch_size,
+            basis=args.basis,
+            basis_tolerance=args.basis_tolerance,
         )
     except ValueError as e:
         parser.error(str(e))

@@ -10,7 +10,9 @@ image, named by its key and the run that wrote it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -65,7 +67,9 @@ def cached_rows(spark: SparkSession, output: str, network_id: str) -> DataFrame 
 def read_index(cache: DataFrame | None) -> CacheIndex:
     if cache is None:
         return CacheIndex.of([])
-    return CacheIndex.of(cache.select(*KEY_COLUMNS, "content_sha256", "run_id").collect())
+    # Through Arrow (the session enables it): collect() would unpickle a Row per cached row.
+    index = cast(pd.DataFrame, cache.select(*KEY_COLUMNS, "content_sha256", "run_id").toPandas())
+    return CacheIndex.of(zip(*(index[column].tolist() for column in index.columns), strict=True))
 
 
 def update_features(
@@ -168,5 +172,6 @@ def current_features(
         return None
     rows = [(i.path, i.label, i.size, i.modified_us, runs[i.path]) for i in images]
     wanted = local_frame(spark, rows, IMAGE_COLUMNS + ", run_id string")
-    features = cache.select(*KEY_COLUMNS, "run_id", "features")
+    in_runs = F.col("run_id").isin(sorted({runs[i.path] for i in images}))  # scans only those runs' folders
+    features = cache.filter(in_runs).select(*KEY_COLUMNS, "run_id", "features")
     return features.join(F.broadcast(wanted), [*KEY_COLUMNS, "run_id"]).select("path", "label", "features")

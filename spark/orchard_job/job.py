@@ -10,16 +10,17 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from orchard_contract.tables import PCA_COLUMNS, REJECTS_COLUMNS, spark_schema
+from orchard_contract.tables import REJECTS_COLUMNS, spark_schema
 from orchard_job import artifact as artifacts
-from orchard_job import carried_sums, pca, storage
+from orchard_job import basis, carried_sums, snapshot, storage
 from orchard_job.carried_sums import CarriedSums, RowId
 from orchard_job.compaction import compact
 from orchard_job.config import JobConfig
-from orchard_job.feature_cache import FeatureUpdate, cached_rows, current_features, update_features
-from orchard_job.frames import conform, local_frame, names
+from orchard_job.feature_cache import FeatureUpdate, cached_rows, update_features
+from orchard_job.frames import local_frame, names
 from orchard_job.listing import Image, Reject, list_images
 from orchard_job.network import WeightsError, WeightsSpec
+from orchard_job.output_checks import check_outputs
 from orchard_job.report import Counts, build_report, prefetch_plotting, run_outputs, write_run_files
 from orchard_job.stages import Stages
 
@@ -69,31 +70,30 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     with stages.stage("pca_fit"):
         featurized = {row for row in current if row[0] in update.featurized_paths}  # rows of this run
         sums = carried_sums.gather_sums(spark, cache, current, previous, featurized, update.featurized_sums)
-        model = pca.fit(sums.sums, config.variance, config.k)
-    log.info("PCA on %d images: k = %d explains %.2f%% of the variance (sums: %s)",
-             model.n_rows, model.k, 100 * model.explained_variance.sum(), sums.source)  # fmt: skip
+        published = basis.load(spark, config.output, previous.run_id) if previous else None
+        choice = basis.choose(config, network.network_id, published, sums.sums)
+        model = basis.in_use(choice, len(in_pca))
+    log.info("PCA on %d images: k = %d explains %.2f%% of the variance (basis %s, %s; sums: %s)",
+             model.n_rows, model.k, 100 * choice.explained_now, choice.basis.basis_id, choice.reason,
+             sums.source)  # fmt: skip
     with stages.stage("pca_project"):
-        # Counted once per row: the projection runs in the write's own tasks (Spark applies a result task's
-        # updates once); a shuffle or cache before the write would need another count.
-        projected = spark.sparkContext.accumulator(0)
-        rows_to_project = current_features(spark, in_pca, cache, update.row_runs)
-        if rows_to_project is None:  # no image in the PCA: the table is written all the same, empty
-            rows_to_project = local_frame(spark, [], spark_schema(pca.FEATURE_ROWS))
-        # The published table takes the contract's columns in its order: a column added there is filled here.
-        published = pca.project(rows_to_project, model, projected)
-        conform(published, PCA_COLUMNS).write.mode("overwrite").parquet(outputs["pca"])
-
-    if projected.value != model.n_rows:
-        raise RuntimeError(f"PCA fitted on {model.n_rows} rows but {projected.value} were projected")
-    counts = Counts(listing.listed, update.featurized, update.reused, len(rejects), projected.value)
+        rows = snapshot.write(
+            spark, config.output, outputs["pca"], in_pca, cache, update.row_runs, choice, previous
+        )
+    counts = Counts(listing.listed, update.featurized, update.reused, len(rejects), len(in_pca))
     counts.check()
+    with stages.stage("output_checks"):  # row-level rules on the written files; validate reads footers
+        checked = check_outputs(spark, outputs["pca"], outputs["rejects"], model.k)
     with stages.stage("report"):
         report = build_report(spark, config, network, model, counts, stages.with_total())
         report["feature_runs"] = update.feature_runs
         report["compaction"] = {"drained_partitions": compaction.drained, "rows_moved": compaction.moved}
         report["ignored"] = listing.ignored
         report["pca_sums"] = sums.source
-        write_run_files(spark, config, report, model, network)
+        report["basis"] = choice.describe(config)
+        report["pca_rows"] = rows.describe()
+        report["output_checks"] = checked
+        write_run_files(spark, config, report, choice.basis, network)
         carried = CarriedSums(config.run_id, current, sums.sums)
         carried_sums.save(spark, config.output, network.network_id, carried)
     return report

@@ -1,4 +1,4 @@
-"""Run outputs besides the tables: report.json, scree.png and the PCA model (models/run_id=<id>/)."""
+"""Run outputs besides the tables: report.json, scree.png, the run page, the basis (models/run_id=<id>/)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ import numpy as np
 from pyspark.sql import SparkSession
 
 from orchard_contract.layout import MODELS_DATASET, RUNS_DATASET, SCREE_FILE, report_path, run_path
+from orchard_contract.run_page import run_page_path
 from orchard_contract.tables import PCA, REJECTS
 from orchard_job import storage
 from orchard_job.artifact import NetworkArtifact, tensorflow_version
+from orchard_job.basis import Basis, model_files
 from orchard_job.config import JobConfig
 from orchard_job.feature_cache import cache_uri
 from orchard_job.pca import PcaModel
+from orchard_job.run_page import write_run_page
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ def run_outputs(config: JobConfig) -> dict[str, str]:
         "rejects": run_path(root, REJECTS.dataset, run_id),
         "report": report_path(root, run_id),
         "scree": run_path(root, RUNS_DATASET, run_id, SCREE_FILE),
+        "page": run_page_path(root, run_id),
         "model": run_path(root, MODELS_DATASET, run_id),
     }
 
@@ -130,38 +134,14 @@ def plot_scree(axis: Any, model: PcaModel, variance_target: float | None) -> Non
     axis.set_title(f"PCA scree: {model.n_rows} images, k = {model.k} ({cumulative[model.k - 1]:.1%})")
 
 
-def model_files(model: PcaModel, network: NetworkArtifact) -> dict[str, bytes]:
-    """model.json (readable, everything to project a new image) and pca.npz (the same arrays, binary)."""
-    description = {
-        "model_id": network.network_id,
-        "weights": network.weights,
-        "image_size": network.image_size,
-        "runtime": network.runtime,
-        "preprocess": "RGB uint8, EXIF-transposed, bilinear resize to image_size, x / 127.5 - 1",
-        "projection": "pca = ((features - mean) / std, 0 where std == 0) @ components",
-        "n_rows": model.n_rows,
-        "k": model.k,
-        "explained_variance": model.explained_variance.tolist(),
-        "mean": model.mean.tolist(),
-        "std": model.std.tolist(),
-        "components": model.components.tolist(),
-    }
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        mean=model.mean,
-        std=model.std,
-        components=model.components,
-        explained_variance=model.explained_variance,
-    )
-    return {"model.json": json.dumps(description).encode(), "pca.npz": buffer.getvalue()}
-
-
 def write_run_files(
-    spark: SparkSession, config: JobConfig, report: dict[str, Any], model: PcaModel, network: NetworkArtifact
+    spark: SparkSession, config: JobConfig, report: dict[str, Any], basis: Basis, network: NetworkArtifact
 ) -> None:
     outputs = run_outputs(config)
-    for name, data in model_files(model, network).items():
+    for name, data in model_files(basis, network).items():
         storage.write_bytes(spark, storage.join(outputs["model"], name), data)
-    storage.write_bytes(spark, outputs["scree"], scree_png(model, report["variance_target"]))
+    scree = scree_png(basis.model, report["variance_target"])
+    storage.write_bytes(spark, outputs["scree"], scree)
+    # The run page reads back the tables just written; its seconds are a part of the "report" stage's.
+    report["timings"]["run_page"] = round(write_run_page(spark, report, scree), 3)
     storage.write_bytes(spark, outputs["report"], json.dumps(report, indent=2).encode())

@@ -205,7 +205,7 @@ def example_runs(bucket: str, images: str, output: str) -> list[JobRun]:
                 for d in ("pca", "rejects", "features")
                 for f in (SUCCESS, "part-0.parquet")
             ),
-            *(f"{output}/runs/{run}/{f}" for f in ("report.json", "scree.png")),
+            *(f"{output}/runs/{run}/{f}" for f in ("report.json", "scree.png", "report.html")),
             *(f"{output}/models/{run}/{f}" for f in ("model.json", "pca.npz", "snapshot_sums.npz")),
             f"{output}/models/_snapshots/{model}.json",
         }

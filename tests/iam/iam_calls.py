@@ -9,7 +9,11 @@ S3: a HEAD or GET of a missing key answers 404 only if the caller also has s3:Li
 s3:PutObject, their abort as s3:AbortMultipartUpload
 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions); Glue table
 operations are authorized on the catalog, the database and the table
-(https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html).
+(https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html); publishing to a topic
+encrypted with a KMS key needs kms:GenerateDataKey and kms:Decrypt on that key besides sns:Publish
+(https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html): iam_record derives those KMS calls from
+each Publish, as the topic's KmsMasterKeyId names the key; a presigned URL is recorded as the GetObject it
+authorizes.
 """
 
 from __future__ import annotations
@@ -214,4 +218,7 @@ OPERATIONS: dict[tuple[str, str], Callable[[_Params, str | None], list[Authoriza
     ("sqs", "DeleteMessageBatch"): _queue("sqs:DeleteMessage"),
     ("sqs", "GetQueueAttributes"): _queue("sqs:GetQueueAttributes"),
     ("sqs", "ChangeMessageVisibility"): _queue("sqs:ChangeMessageVisibility"),
+    ("sns", "Publish"): _by_key("sns:Publish", "TopicArn", str),
+    ("kms", "GenerateDataKey"): _by_key("kms:GenerateDataKey", "KeyId", str),
+    ("kms", "Decrypt"): _by_key("kms:Decrypt", "KeyId", str),
 }

@@ -68,11 +68,13 @@ class Decision:
 
 @dataclass(frozen=True)
 class Policies:
-    """What the evaluator needs besides requests: each role's ARN and inline policies, bucket policies."""
+    """What the evaluator needs besides requests: each role's ARN and inline policies, bucket policies, and
+    the other resource policies (a topic's, a KMS key's) by the ARN of their resource."""
 
     role_arns: Mapping[str, str]  # logical id -> ARN
     identity: Mapping[str, Sequence[Mapping[str, Any]]]  # logical id -> [{"name", "policy"}]
     buckets: Mapping[str, Mapping[str, Any]]  # bucket name -> its bucket policy
+    resources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # resource ARN -> its policy
 
 
 class Evaluator:
@@ -93,7 +95,7 @@ class Evaluator:
             "principals": {
                 policies.role_arns[role]: list(policies.identity[role]) for role in policies.identity
             },
-            "resourcePolicies": dict(policies.buckets),
+            "resourcePolicies": {**policies.buckets, **policies.resources},
             "requests": [self._wire(policies, r) for r in unique.values()],
         }
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -122,8 +124,12 @@ class Evaluator:
             "resource": request.resource,
             "account": parts[4] if len(parts) > 4 and parts[4] else ACCOUNT_ID,
             "context": {**SECURE, **request.context},
-            "resourcePolicy": bucket if bucket in policies.buckets else None,
+            "resourcePolicy": bucket if bucket in policies.buckets else Evaluator._own(policies, request),
         }
+
+    @staticmethod
+    def _own(policies: Policies, request: Request) -> str | None:
+        return request.resource if request.resource in policies.resources else None
 
     @staticmethod
     def _decision(request: Request, answer: Mapping[str, Any]) -> Decision:

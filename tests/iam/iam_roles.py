@@ -86,7 +86,16 @@ class Deployment:
             self.resolver.resolve(p["Bucket"]): self.resolver.resolve(p["PolicyDocument"])
             for p in self.resources("AWS::S3::BucketPolicy").values()
         }
-        return Policies(self.role_arns, identity, buckets)
+        topics = {
+            topic: self.resolver.resolve(p["PolicyDocument"])
+            for p in self.resources("AWS::SNS::TopicPolicy").values()
+            for topic in self.resolver.resolve(p["Topics"])
+        }
+        keys = {
+            self.resolver.attributes[f"{name}.Arn"]: self.resolver.resolve(p["KeyPolicy"])
+            for name, p in self.resources("AWS::KMS::Key").items()
+        }
+        return Policies(self.role_arns, identity, buckets, {**topics, **keys})
 
     def grants(self) -> list[Grant]:
         return [
@@ -139,3 +148,20 @@ def emr_tasks(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def with_parameters(transformed: dict[str, Any], local: Resolver, **parameters: str) -> Deployment:
+    resolver = Resolver(local.template, {**local.overrides, **parameters}, local.refs, local.attributes)
+    return deployment(transformed, resolver)
+
+
+def role_statement(
+    transformed: dict[str, Any], role: str, sid: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The statement list holding the statement `sid` of `role`, and the statement."""
+    for policy in transformed["Resources"][role]["Properties"]["Policies"]:
+        statements = policy["PolicyDocument"]["Statement"]
+        for found in statements:
+            if isinstance(found, dict) and found.get("Sid") == sid:
+                return statements, found
+    raise KeyError(sid)

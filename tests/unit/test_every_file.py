@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from orchard_job import storage
 from orchard_job.contents import LISTING_SCAN_SHARE, hidden_to_spark, load_contents
 from orchard_job.listing import EMPTY, NO_LABEL, list_images
 
@@ -86,3 +87,52 @@ def test_hidden_names_follow_spark() -> None:
         False,
         False,
     ]
+
+
+ODD_NAMES = [
+    "Odd/per%20cent.jpg",
+    "Odd/colon:x.jpg",
+    "Odd/hash#1.jpg",
+    "Odd/question?.jpg",
+    "Odd/br{a}ce.jpg",
+]
+MIMIC = "Odd/x; isDirectory=false; length=1; replication=1; blocksize=1; modification_time=1}.jpg"
+
+
+def test_the_local_walk_lists_what_hadoop_lists(spark, tmp_path: Path) -> None:
+    images = bucket(tmp_path)
+    for name in [*ODD_NAMES, MIMIC]:
+        (images / name).parent.mkdir(parents=True, exist_ok=True)
+        (images / name).write_bytes(b"x" * len(name))
+    (images / "Linked").symlink_to(images / "Odd")
+
+    local = sorted(storage.list_files(spark, str(images)), key=lambda f: f.path)
+    fs, root = storage._fs_path(spark, str(images))
+    by_calls, folders = [], [root]
+    while folders:  # Hadoop's answer, a call per status: the reference both fast paths must equal
+        for status in fs.listStatus(folders.pop()):
+            if status.isDirectory():
+                folders.append(status.getPath())
+            else:
+                by_calls.append(storage._stored(status))
+
+    assert local == sorted(by_calls, key=lambda f: f.path)
+    assert sorted(storage._list_hadoop(spark, str(images)), key=lambda f: f.path) == local
+    assert len(local) == len(IMAGES) + len(OTHERS) + 2 + 2 * (len(ODD_NAMES) + 1)
+
+
+def test_a_status_text_in_doubt_is_not_parsed() -> None:
+    folder = "s3://b/Apple"
+    status = (
+        "S3AFileStatus{path=s3://b/Apple/a.jpg; isDirectory=false; length=3; replication=1; blocksize=32; "
+        "modification_time=5; access_time=0; owner=o; group=g; permission=rw-rw-rw-; isSymlink=false; "
+        "hasAcl=false; isEncrypted=true; isErasureCoded=false; "
+        "isEmptyDirectory=FALSE; eTag=e; versionId=null}"
+    )
+    assert storage._parse_statuses("{" + status + "}", folder, 1) == [
+        ("s3://b/Apple/a.jpg", storage.StoredFile("s3://b/Apple/a.jpg", 3, 5000))
+    ]
+    assert storage._parse_statuses("{}", folder, 0) == []
+    assert storage._parse_statuses("{" + status + "}", folder, 2) is None  # a name split one status in two
+    assert storage._parse_statuses("{" + status + "}", "s3://b/Pear", 1) is None
+    assert storage._parse_statuses("[" + status + "]", folder, 1) is None

@@ -14,11 +14,12 @@ from pyspark.sql.utils import AnalysisException
 from orchard_contract.tables import COUNT_KEYS, FEATURE_DIM, FEATURES_COLUMNS, PCA_COLUMNS
 from orchard_job import pca
 from orchard_job.artifact import NetworkArtifact
+from orchard_job.basis import Basis, model_files
 from orchard_job.config import parse_args
 from orchard_job.feature_cache import to_cache_table
 from orchard_job.frames import conform
 from orchard_job.inference import FEATURIZED_SCHEMA
-from orchard_job.report import Counts, model_files, run_outputs, scree_png
+from orchard_job.report import Counts, run_outputs, scree_png
 from orchard_job.sums import Sums
 
 NETWORK = NetworkArtifact("mobilenet_v2-96px-random-tflite", {"id": "random"}, 96, "tflite", "n.tflite")
@@ -62,7 +63,7 @@ def test_a_contract_column_the_job_does_not_fill_fails_the_write(spark) -> None:
 def test_a_model_without_components_has_its_files_and_a_plot_saying_so() -> None:
     model = pca.fit(Sums.of(np.ones((1, FEATURE_DIM), np.float32)), 0.9, None)  # one image: k = 0
 
-    files = model_files(model, NETWORK)
+    files = model_files(Basis("r1", model, NETWORK.network_id, 0.9, None), NETWORK)
     described = json.loads(files["model.json"])
     arrays = np.load(io.BytesIO(files["pca.npz"]))
     assert (described["k"], described["n_rows"], described["explained_variance"]) == (0, 1, [])

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from orchard.local.invoke import add_import_path, import_path
 from orchard.local.template import functions, load_template
+from orchard_contract.output_checks import OUTPUT_VIOLATIONS, REPORT_KEY
 from orchard_contract.tables import FEATURE_DIM, FEATURES_COLUMNS, PCA_COLUMNS, REJECTS_COLUMNS, Columns
 
 REPO = Path(__file__).resolve().parents[3]
@@ -151,6 +152,13 @@ def sample_run(run_id: str, images: int = 4, rejected: int = 1, k: int = 3) -> R
         "timings": {"total": 12.5},
         "versions": {"spark": "3.5.5", "tensorflow": "2.19.1", "python": "3.11"},
         "outputs": {"pca": f"{RESULTS}/pca/run_id={run_id}/"},
+        # What the job's row-level checks report when they pass (spark/orchard_job/output_checks.py).
+        REPORT_KEY: {
+            **dict.fromkeys(OUTPUT_VIOLATIONS, 0),
+            "pca_rows": accepted,
+            "rejects_rows": rejected,
+            "k": k,
+        },
     }
     return RunOutputs(run_id, pca, rejects, features, report)
 
@@ -179,3 +187,6 @@ def as_list(value: Any) -> list[Any]:
 
 def resources_of(transformed: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {n: r.get("Properties", {}) for n, r in transformed["Resources"].items() if r["Type"] == kind}
+
+
+NEIGHBOUR = "neighbour"  # another stack in the same account and region

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,6 +25,8 @@ from iam_roles import transform_template
 from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
 
+from orchard.local.run import local_stack
+from orchard.local.template import Resolver
 from orchard_contract.layout import S3Uri, report_path, run_path
 from orchard_contract.tables import FEATURES, PCA, REJECTS
 
@@ -94,3 +97,11 @@ def template() -> dict[str, Any]:
 def transformed(template: dict[str, Any]) -> dict[str, Any]:
     """What CloudFormation receives after `sam package` (S3 code URIs) and the SAM transform."""
     return transform_template(template, {"ImageUri": IMAGE})
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Resolver]:
+    """The local stack's resolver: the physical ids (moto ARNs) of what it deployed."""
+    state = tmp_path_factory.mktemp("iam") / "state"
+    with local_stack(Path(state), {"ImageSize": "96"}, fresh=True, echo=False) as stack:
+        yield stack.resolver

@@ -10,42 +10,26 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_support import NEIGHBOUR
 from emrfs_model import JobRun, example_runs, job_calls
 from iam_calls import Call, UnmappedOperationError, requests
 from iam_check import authorizations, denied, evaluate, lines
 from iam_derived import derived_calls
 from iam_eval import Request
-from iam_roles import JOB, STATE_MACHINE, Deployment, deployment
+from iam_roles import JOB, STATE_MACHINE, Deployment, deployment, role_statement, with_parameters
 
-from orchard.local.run import local_stack
 from orchard.local.template import STACK_NAME, STACK_UUID, Resolver
 
 WEIGHTS = "s3://weights-bucket/mobilenet/no_top.h5"
-NEIGHBOUR = "neighbour"  # another stack in the same account and region
-
-
-@pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Resolver]:
-    """The local stack's resolver: the physical ids (moto ARNs) of what it deployed."""
-    state = tmp_path_factory.mktemp("iam") / "state"
-    with local_stack(Path(state), {"ImageSize": "96"}, fresh=True, echo=False) as stack:
-        yield stack.resolver
 
 
 @pytest.fixture(scope="module")
 def deployed(transformed: dict[str, Any], local: Resolver) -> Deployment:
     return deployment(transformed, local)
-
-
-def with_parameters(transformed: dict[str, Any], local: Resolver, **parameters: str) -> Deployment:
-    resolver = Resolver(local.template, {**local.overrides, **parameters}, local.refs, local.attributes)
-    return deployment(transformed, resolver)
 
 
 def job_runs(deployed: Deployment, weights: str | None = None) -> list[JobRun]:
@@ -60,18 +44,6 @@ def job_runs(deployed: Deployment, weights: str | None = None) -> list[JobRun]:
 
 def all_calls(deployed: Deployment, weights: str | None = None) -> list[Call]:
     return [*derived_calls(deployed), *(c for run in job_runs(deployed, weights) for c in job_calls(run))]
-
-
-def statement(
-    transformed: dict[str, Any], role: str, sid: str
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The statement list holding the statement `sid` of `role`, and the statement."""
-    for policy in transformed["Resources"][role]["Properties"]["Policies"]:
-        statements = policy["PolicyDocument"]["Statement"]
-        for found in statements:
-            if isinstance(found, dict) and found.get("Sid") == sid:
-                return statements, found
-    raise KeyError(sid)
 
 
 def test_every_derived_and_modelled_call_is_allowed(deployed, iam_evaluator):
@@ -113,7 +85,7 @@ def test_the_job_role_is_passed_to_emr_serverless_only(deployed, iam_evaluator):
 def test_the_check_finds_a_tagged_job_start_without_tag_permission(transformed, local, iam_evaluator):
     """Defect 1 put back: the state machine may not tag, yet its EMR task passes Tags."""
     broken = copy.deepcopy(transformed)
-    statements, tagging = statement(broken, "StateMachineRole", "TagOrchardJobRuns")
+    statements, tagging = role_statement(broken, "StateMachineRole", "TagOrchardJobRuns")
     statements.remove(tagging)
     refused = denied(evaluate(iam_evaluator, deployment(broken, local), all_calls(deployment(broken, local))))
 
@@ -125,7 +97,7 @@ def test_the_check_finds_a_tagged_job_start_without_tag_permission(transformed, 
 def test_the_check_finds_list_bucket_limited_to_prefixes(transformed, local, iam_evaluator):
     """Defect 2 put back: ListBucket only under an s3:prefix condition; EMRFS's HEADs of missing keys fail."""
     broken = copy.deepcopy(transformed)
-    _, listing = statement(broken, "JobRole", "ListBucket")
+    _, listing = role_statement(broken, "JobRole", "ListBucket")
     prefixes = ["${ImagesPrefix}*", "${ResultsPrefix}", "${ResultsPrefix}/*"]
     listing["Condition"] = {"StringLike": {"s3:prefix": [{"Fn::Sub": p} for p in prefixes]}}
     refused = denied(evaluate(iam_evaluator, deployment(broken, local), all_calls(deployment(broken, local))))

@@ -32,6 +32,8 @@ SUBSTITUTIONS = {
     "Runtime": "tflite",
     "PcaFlag": "--k",
     "PcaValue": "20",
+    "BasisPolicy": "auto",
+    "BasisTolerance": "0.01",
 }
 
 
@@ -112,4 +114,6 @@ def test_prepare_builds_the_job_arguments_from_the_execution(sfn):
         "--image-size", "224",
         "--runtime", "tflite",
         "--k", "20",
+        "--basis", "auto",
+        "--basis-tolerance", "0.01",
     ]  # fmt: skip

@@ -10,6 +10,7 @@ from aws_support import BUCKET, RESULTS, contract_table, parquet_bytes
 
 from functions.validate import app as validate
 from orchard_contract.layout import S3Uri, run_path
+from orchard_contract.output_checks import REPORT_KEY
 from orchard_contract.tables import PCA_COLUMNS
 
 RUN_ID = "orchard-20250314T092655Z-3f1c2a9b8d7e6f5a4b3c2d1e0f9a8b7c"
@@ -78,17 +79,27 @@ def with_pca(run, vectors, paths=None, labels=None):
     return run
 
 
+def with_checks(run, **claimed):
+    run.report[REPORT_KEY].update(claimed)
+    return run
+
+
 @pytest.mark.parametrize(
     ("corrupt", "message"),
     [
-        (lambda r: with_pca(r, [[0.1, 0.2, 0.3], [0.1, 0.2], [0.0, 0.0, 0.0]]), "not of length k=3"),
-        (lambda r: with_pca(r, [[0.1, math.nan, 0.3], [0.1, 0.2, 0.3], [0.0, 0.0, 0.0]]), "1 NaN/inf"),
-        (lambda r: with_pca(r, [[math.inf, 0.2, 0.3], [0.1, 0.2, 0.3], [0.0, 0.0, 0.0]]), "1 NaN/inf"),
         (
-            lambda r: with_pca(r, [[0.1, 0.2, 0.3]] * 3, paths=["s3://b/images/A/x.jpg"] * 3),
-            "2 duplicate path(s)",
+            lambda r: with_pca(r, [[0.1, 0.2, 0.3], [0.1, 0.2], [0.0, 0.0, 0.0]]),
+            "8 pca values in 3 rows, expected 9 (vectors not of length k=3)",
         ),
-        (lambda r: with_pca(r, [[0.1, 0.2, 0.3]] * 3, labels=["A", "", "B"]), "1 empty label(s)"),
+        (lambda r: with_pca(r, [[0.1, 0.2, 0.3], None, [0.0, 0.0, 0.0]]), "1 null pca value(s)"),
+        (lambda r: with_pca(r, [[0.1, None, 0.3], [0.1, 0.2, 0.3], [0.0, 0.0, 0.0]]), "1 null pca value(s)"),
+        (
+            lambda r: with_pca(r, [[math.inf, 0.2, 0.3], [0.1, 0.2, 0.3], [0.0, 0.0, 0.0]]),
+            "/inf is not finite",
+        ),
+        (lambda r: with_pca(r, [[math.nan] * 3] * 3), "no min/max for pca (all NaN, or no statistics)"),
+        (lambda r: with_pca(r, [[0.1, 0.2, 0.3]] * 3, labels=["A", "", "B"]), "an empty label"),
+        (lambda r: with_pca(r, [[0.1, 0.2, 0.3]] * 3, labels=["A", None, "B"]), "1 null label(s)"),
         (lambda r: with_pca(r, [[0.1, 0.2, 0.3]] * 2), "pca has 2 rows, report in_pca=3"),
         (lambda r: r.report["counts"].update(listed=5), "listed=5 != in_pca=3 + rejected=1"),
         (lambda r: r.report["counts"].update(rejected=2, listed=5), "rejects has 1 rows, report rejected=2"),
@@ -103,11 +114,14 @@ def with_pca(run, vectors, paths=None, labels=None):
         (lambda r: setattr(r, "rejects", r.rejects.drop_columns(["reason"])), "rejects schema is"),
         (lambda r: setattr(r, "features", r.features.drop_columns(["runtime"])), "features schema is"),
         (
-            lambda r: setattr(
-                r, "rejects", r.rejects.set_column(0, "path", pa.array([r.pca["path"][0].as_py()]))
-            ),
-            "both in pca and rejects",
+            lambda r: r.report.pop(REPORT_KEY),
+            "report has no output_checks: the job's row-level checks did not run",
         ),
+        (lambda r: r.report[REPORT_KEY].pop("paths_in_pca_and_rejects"), "lacks paths_in_pca_and_rejects"),
+        (lambda r: with_checks(r, duplicate_paths_in_pca=2), "output_checks: duplicate_paths_in_pca = 2"),
+        (lambda r: with_checks(r, paths_in_pca_and_rejects=1), "output_checks: paths_in_pca_and_rejects = 1"),
+        (lambda r: with_checks(r, pca_rows=2), "output_checks: pca_rows = 2, but the report says 3"),
+        (lambda r: with_checks(r, k=4), "output_checks: k = 4, but the report says 3"),
     ],
 )
 def test_invalid_run_raises_with_what_is_wrong(make_run, write_run, context, corrupt, message):
@@ -186,4 +200,30 @@ def test_a_missing_pca_part_file_is_invalid_when_images_are_in_it(session, make_
     )
 
     with pytest.raises(validate.RunValidationError, match="pca: no part files"):
+        run_validate(context)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"), [(b"not parquet at all", "no Parquet footer at its end"), (b"", "")]
+)
+def test_a_part_file_that_is_no_parquet_is_invalid(session, make_run, write_run, context, body, why):
+    write_run(make_run(RUN_ID))
+    part = f"results/rejects/run_id={RUN_ID}/part-00000-c000.snappy.parquet"
+    session.client("s3").put_object(Bucket=BUCKET, Key=part, Body=body)
+
+    with pytest.raises(validate.RunValidationError) as raised:
+        run_validate(context)
+
+    assert "rejects: part-00000-c000.snappy.parquet is not a readable Parquet file" in str(raised.value)
+    assert why in str(raised.value)
+    assert "rejects has 0 rows, report rejected=1" in str(raised.value)
+
+
+def test_a_missing_rejects_part_file_is_invalid(session, make_run, write_run, context):
+    write_run(make_run(RUN_ID))
+    session.client("s3").delete_object(
+        Bucket=BUCKET, Key=f"results/rejects/run_id={RUN_ID}/part-00000-c000.snappy.parquet"
+    )
+
+    with pytest.raises(validate.RunValidationError, match="rejects has 0 rows, report rejected=1"):
         run_validate(context)

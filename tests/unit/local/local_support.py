@@ -28,6 +28,8 @@ from orchard_contract.layout import (
     report_path,
     run_path,
 )
+from orchard_contract.output_checks import OUTPUT_VIOLATIONS, REPORT_KEY
+from orchard_contract.run_page import STATUS_BEGIN, STATUS_END, run_page_path
 from orchard_contract.tables import (
     COUNT_KEYS,
     FEATURES,
@@ -116,9 +118,13 @@ class FakeJob:
             "explained_variance": [0.9, 0.08][:k], "cumulative_variance": [0.9, 0.98][:k],
             "weights": {"kind": "random", "id": "random:1234", "random": True},
             "image_size": 96, "runtime": "tflite", "feature_runs": [run_id],
+            REPORT_KEY: dict.fromkeys(OUTPUT_VIOLATIONS, 0) | {"pca_rows": len(keys), "rejects_rows": 0,
+                                                                "k": k},
         }  # fmt: skip
         s3.put_object(Bucket=bucket, Key=report_path(results, run_id), Body=json.dumps(report).encode())
         s3.put_object(Bucket=bucket, Key=run_path(results, RUNS_DATASET, run_id, SCREE_FILE), Body=b"png")
+        page = f"<html><body>{STATUS_BEGIN}pending{STATUS_END}</body></html>"  # a status to fill, as the job
+        s3.put_object(Bucket=bucket, Key=run_page_path(results, run_id), Body=page.encode())
         # The carried sums of the run, and the pointer naming them (written last, as the job does).
         s3.put_object(Bucket=bucket, Key=run_path(results, MODELS_DATASET, run_id, "sums.npz"), Body=b"sums")
         pointer = "/".join([results, MODELS_DATASET, MODEL_POINTERS_FOLDER, "stand-in.json"])

@@ -66,6 +66,7 @@ def test_emr_task_gets_its_unmodified_parameters_as_a_valid_start_job_run(stack,
         "--input", f"s3://{bucket}/images/", "--manifest", f"s3://{bucket}/manifests/{execution.run_id}.txt",
         "--output", f"s3://{bucket}/results", "--run-id", execution.run_id, "--weights", "random",
         "--image-size", "96", "--runtime", "tflite", "--variance", "0.95",
+        "--basis", "auto", "--basis-tolerance", "0.01",
     ]  # fmt: skip
     emr = stack.client("emr-serverless")
     [job_run] = emr.list_job_runs(applicationId=request["applicationId"])["jobRuns"]

@@ -30,6 +30,7 @@ from orchard.local.invoke import LocalFunctionError
 from orchard.local.run import local_stack, run_pending
 from orchard.local.stack import JOB_RUNNER, LocalStack
 from orchard.local.state import TABLE_INPUT_KEYS
+from orchard_contract.run_page import run_page_path
 from orchard_contract.tables import PUBLISHED_RUN
 
 
@@ -71,7 +72,9 @@ def half_done_publishes(stack: LocalStack) -> None:
     table_input = {k: rejects[k] for k in TABLE_INPUT_KEYS if k in rejects}
     table_input["Parameters"] = {**table_input["Parameters"], PUBLISHED_RUN: "a-run-that-failed"}
     glue.update_table(DatabaseName=database, TableInput=table_input)
-    record_failure(stack, "a-run-that-failed")
+    page = run_page_path(stack.resolver.parameter("ResultsPrefix"), "a-run-that-failed")
+    stack.client("s3").put_object(Bucket=stack.outputs["BucketName"], Key=page, Body=b"<html></html>")
+    record_failure(stack, "a-run-that-failed")  # its page exists: the notification presigns a link
     glue.delete_table(DatabaseName=database, Name="pca")
     record_failure(stack, "another-run-that-failed")
 
@@ -100,6 +103,7 @@ def test_every_component_of_the_flows_made_calls(recorded):
     assert {(STATE_MACHINE, "Invoke"), (STATE_MACHINE, "GetJobRun")} <= operations
     assert ("orchard-trigger", "DescribeExecution") in operations
     assert ("orchard-recordfailure", "DeleteTable") in operations
+    assert {("orchard-recordfailure", op) for op in ("Publish", "GenerateDataKey", "GetObject")} <= operations
     assert {("orchard-catalog", "BatchDeletePartition"), ("orchard-catalog", "DeleteObjects")} <= operations
 
 
