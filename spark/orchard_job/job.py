@@ -70,8 +70,8 @@ def run(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     with stages.stage("pca_fit"):
         featurized = {row for row in current if row[0] in update.featurized_paths}  # rows of this run
         sums = carried_sums.gather_sums(spark, cache, current, previous, featurized, update.featurized_sums)
-        published = basis.load(spark, config.output, previous.run_id) if previous else None
-        choice = basis.choose(config, network.network_id, published, sums.sums)
+        carried_basis = basis.load(spark, config.output, previous.run_id) if previous else None
+        choice = basis.choose(config, network.network_id, carried_basis, sums.sums)
         model = basis.in_use(choice, len(in_pca))
     log.info("PCA on %d images: k = %d explains %.2f%% of the variance (basis %s, %s; sums: %s)",
              model.n_rows, model.k, 100 * choice.explained_now, choice.basis.basis_id, choice.reason,

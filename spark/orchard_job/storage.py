@@ -44,10 +44,13 @@ def _list_local(folder: str) -> list[StoredFile]:
             for entry in entries:
                 if entry.is_dir():  # a link to a folder is a folder, as to Hadoop's local FileSystem
                     folders.append(entry.path)
-                else:
+                    continue
+                try:
                     status = entry.stat()
-                    modified_ms = status.st_mtime_ns // 1_000_000  # Hadoop keeps milliseconds
-                    files.append(StoredFile("file:" + entry.path, status.st_size, 1000 * modified_ms))
+                except FileNotFoundError:  # gone since the folder was read, or a dangling link: as Hadoop
+                    continue
+                modified_ms = status.st_mtime_ns // 1_000_000  # Hadoop keeps milliseconds
+                files.append(StoredFile("file:" + entry.path, status.st_size, 1000 * modified_ms))
     return files
 
 

@@ -105,6 +105,7 @@ def test_the_local_walk_lists_what_hadoop_lists(spark, tmp_path: Path) -> None:
         (images / name).parent.mkdir(parents=True, exist_ok=True)
         (images / name).write_bytes(b"x" * len(name))
     (images / "Linked").symlink_to(images / "Odd")
+    (images / "Odd" / "dangling.jpg").symlink_to(images / "nowhere.jpg")  # listed by neither
 
     local = sorted(storage.list_files(spark, str(images)), key=lambda f: f.path)
     fs, root = storage._fs_path(spark, str(images))
